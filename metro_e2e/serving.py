@@ -1,0 +1,192 @@
+"""Client for the platform's MLflow model server (``/invocations`` behind the gateway).
+
+Payload builders cover every input format the MLflow scoring server accepts;
+``ServingClient`` sends them with the ``Host: mlflow-model.local`` header the
+gateway routes on, with a timeout, and raises ``ServingError`` (status,
+``error_code``, message) for any non-2xx answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import requests
+
+from metro_e2e.config import SERVING_HOST, MetroConfig
+from metro_e2e.errors import EndpointUnreachable, ServingError
+
+JSON = "application/json"
+CSV = "text/csv"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A request body in one of the scoring server's formats."""
+
+    format: str
+    content_type: str
+    body: bytes
+
+
+def _json(fmt: str, value: Any) -> Payload:
+    return Payload(fmt, JSON, json.dumps({fmt: value}).encode())
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records"))
+
+
+def dataframe_split(frame: pd.DataFrame) -> Payload:
+    split = json.loads(frame.to_json(orient="split", index=False))
+    return _json("dataframe_split", {"columns": split["columns"], "data": split["data"]})
+
+
+def dataframe_records(frame: pd.DataFrame) -> Payload:
+    return _json("dataframe_records", _records(frame))
+
+
+def instances(frame: pd.DataFrame) -> Payload:
+    """``instances`` as one object per row (bare arrays are refused by a model with a column signature)."""
+    return _json("instances", _records(frame))
+
+
+def inputs(frame: pd.DataFrame) -> Payload:
+    """``inputs`` as one list per column."""
+    return _json("inputs", {col: json.loads(frame[col].to_json(orient="values")) for col in frame.columns})
+
+
+def csv(frame: pd.DataFrame) -> Payload:
+    return Payload("csv", CSV, frame.to_csv(index=False).encode())
+
+
+BUILDERS: dict[str, Callable[[pd.DataFrame], Payload]] = {
+    "dataframe_split": dataframe_split,
+    "dataframe_records": dataframe_records,
+    "instances": instances,
+    "inputs": inputs,
+    "csv": csv,
+}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A successful answer: the predictions, HTTP status and round-trip seconds."""
+
+    predictions: list
+    status: int
+    elapsed_s: float
+
+
+class ServingClient:
+    """POST payloads to ``url`` with the serving Host header and bounded timeouts."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        host: str | None = SERVING_HOST,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.url = url
+        self.host = host
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = session or requests.Session()
+
+    @classmethod
+    def from_config(cls, config: MetroConfig, *, session: requests.Session | None = None) -> ServingClient:
+        return cls(
+            config.serving_url,
+            host=config.serving_host,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            session=session,
+        )
+
+    def post(self, body: bytes, content_type: str, *, host: str | None = None) -> requests.Response:
+        """Send a raw body; return the response whatever its status (for negative checks)."""
+        headers = {"Content-Type": content_type}
+        if host or self.host:
+            headers["Host"] = host or self.host
+        try:
+            return self.session.post(self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.exceptions.RequestException as exc:
+            raise EndpointUnreachable(
+                f"model server at {self.url} did not answer: {type(exc).__name__}",
+                url=self.url,
+                hint="check METRO_URL / METRO_SERVING_URL and that serving is running",
+            ) from exc
+
+    def predict(self, payload: Payload) -> Prediction:
+        """Send ``payload``; return its predictions or raise ``ServingError``."""
+        started = time.perf_counter()
+        response = self.post(payload.body, payload.content_type)
+        elapsed = time.perf_counter() - started
+        body = _json_or_none(response)
+        if not 200 <= response.status_code < 300:
+            error_code = body.get("error_code") if isinstance(body, dict) else None
+            message = body.get("message") if isinstance(body, dict) else response.text[:200]
+            raise ServingError(
+                f"model server at {self.url} answered {response.status_code}"
+                + (f" {error_code}" if error_code else "")
+                + f" to a {payload.format} request: {str(message)[:300]}",
+                status=response.status_code,
+                error_code=error_code,
+                server_message=None if message is None else str(message),
+            )
+        if not isinstance(body, dict) or "predictions" not in body:
+            raise ServingError(
+                f"model server at {self.url} answered {response.status_code} without a JSON 'predictions' field: "
+                f"{response.text[:200]!r}",
+                status=response.status_code,
+            )
+        return Prediction(list(body["predictions"]), response.status_code, elapsed)
+
+    def predict_frame(self, frame: pd.DataFrame, fmt: str = "dataframe_split") -> Prediction:
+        return self.predict(BUILDERS[fmt](frame))
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class InProcessScoring(requests.adapters.BaseAdapter):
+    """A requests transport that answers with MLflow's own scoring-server code, in this process.
+
+    Mount it on a session (``session.mount("http://", InProcessScoring(model))``)
+    to run ``ServingClient`` against a loaded pyfunc model with no socket.
+    """
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        from mlflow.pyfunc import scoring_server
+
+        self._scoring = scoring_server
+        self.model = model
+        self.schema = model.metadata.get_input_schema()
+        self.requests: list[requests.PreparedRequest] = []
+
+    def send(self, request, **kwargs):  # noqa: D102 - requests adapter protocol
+        self.requests.append(request)
+        content_type = request.headers.get("Content-Type", "")
+        body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
+        answer = self._scoring.invocations(body, content_type, self.model, self.schema)
+        response = requests.Response()
+        response.status_code = answer.status
+        response._content = answer.response.encode() if isinstance(answer.response, str) else answer.response
+        response.headers["Content-Type"] = answer.mimetype
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass

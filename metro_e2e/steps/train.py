@@ -1,0 +1,54 @@
+"""Step: train the Iris classifier from the four split CSVs, log it to MLflow and register a version."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from metro_e2e import data, training
+from metro_e2e.config import MetroConfig
+from metro_e2e.errors import InputError
+from metro_e2e.steps._cli import add_platform_options, config_from_args, run_step
+
+STEP = "train"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m metro_e2e.steps.{STEP}", description=__doc__)
+    for name in data.SPLIT_NAMES:
+        parser.add_argument(f"--dataset_{name}", required=True, help=f"path of the {name} CSV")
+    parser.add_argument("--lineage_tag", default=None, help="recorded as tag metro_e2e.lineage (e.g. the KFP run id)")
+    parser.add_argument("--output_result", default=None, help="path to write the result as JSON")
+    add_platform_options(parser, ["url", "s3_endpoint", "tracking_uri", "experiment", "model_name", "artifact_root",
+                                  "connect_timeout", "read_timeout"])
+    return parser
+
+
+def run(config: MetroConfig, inputs: Mapping[str, str], *, lineage: str | None = None) -> training.TrainResult:
+    return training.train(config, data.read_split(inputs), lineage=lineage)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> str:
+        config = config_from_args(args)
+        inputs = {name: getattr(args, f"dataset_{name}") for name in data.SPLIT_NAMES}
+        result = run(config, inputs, lineage=args.lineage_tag)
+        if args.output_result:
+            try:
+                Path(args.output_result).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.output_result).write_text(json.dumps(dataclasses.asdict(result), indent=2))
+            except OSError as exc:
+                raise InputError(f"cannot write --output_result {args.output_result!r}: {exc.strerror}") from exc
+        return (f"registered {result.model_name} version {result.version} "
+                f"(run {result.run_id}, accuracy {result.accuracy:.4f})")
+
+    return run_step(STEP, body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
