@@ -17,14 +17,20 @@ def _demo(args: argparse.Namespace) -> int:
     from metro_e2e import demo
 
     result = demo.run()
-    print(f"metro-e2e demo: in-process Iris workflow (S3: moto, in-process; MLflow client {result.mlflow_client}, "
-          "sqlite store in a temp folder)")
-    print(f"data       uploaded {result.rows} rows to s3://ml-data/iris/iris.csv; "
-          f"split {result.train_rows} train / {result.test_rows} test")
+    print(
+        f"metro-e2e demo: in-process Iris workflow (S3: moto, in-process; MLflow client {result.mlflow_client}, "
+        "sqlite store in a temp folder)"
+    )
+    print(
+        f"data       uploaded {result.rows} rows to s3://ml-data/iris/iris.csv; "
+        f"split {result.train_rows} train / {result.test_rows} test"
+    )
     print(f"training   accuracy {result.train.accuracy:.4f} (run {result.train.run_id})")
     print(f"registry   {result.train.model_name} version {result.train.version}")
-    print(f"latest/    {len(result.latest_files)} objects in s3://ml-models/latest/, marker says version "
-          f"{result.marker_version}:")
+    print(
+        f"latest/    {len(result.latest_files)} objects in s3://ml-models/latest/, marker says version "
+        f"{result.marker_version}:"
+    )
     for key in result.latest_files:
         print(f"             {key}")
     print(f"serving    predictions for 2 rows: {result.predictions} (labels {result.expected})")
@@ -39,7 +45,9 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="metro-e2e", description="End-to-end conformance suite for the Metro MLOps platform.")
+    parser = argparse.ArgumentParser(
+        prog="metro-e2e", description="End-to-end conformance suite for the Metro MLOps platform."
+    )
     parser.add_argument("--version", action="version", version=f"metro-e2e {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="run the whole Iris workflow in-process (moto S3, sqlite MLflow)")
@@ -64,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes one line
         if os.environ.get("METRO_DEBUG"):
             traceback.print_exc()
-        print(f"metro-e2e: internal error: {type(exc).__name__}: {exc} (set METRO_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"metro-e2e: internal error: {type(exc).__name__}: {exc} (set METRO_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

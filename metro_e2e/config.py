@@ -274,7 +274,9 @@ def load_config(
     unknown = sorted(set(cli or {}) - set(SETTING_NAMES))
     if unknown:
         raise ConfigError(
-            f"unknown setting {unknown[0]!r}", setting=unknown[0], source="the caller",
+            f"unknown setting {unknown[0]!r}",
+            setting=unknown[0],
+            source="the caller",
             hint="valid settings: " + ", ".join(SETTING_NAMES),
         )
     env = {s.name: environ[s.env] for s in SETTINGS if environ and s.env in environ}

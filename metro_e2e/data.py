@@ -115,7 +115,7 @@ def _all_or_nothing(paths: list[Path]) -> Iterator[list[Path]]:
             os.close(fd)
             temps.append(Path(tmp))
         yield temps
-        for tmp, p in zip(temps, paths):
+        for tmp, p in zip(temps, paths, strict=True):
             os.replace(tmp, p)
     finally:
         for tmp in temps:
@@ -130,7 +130,7 @@ def write_split(parts: Split, paths: Mapping[str, str | os.PathLike]) -> None:
     targets = [Path(paths[n]) for n in SPLIT_NAMES]
     try:
         with _all_or_nothing(targets) as temps:
-            for name, tmp in zip(SPLIT_NAMES, temps):
+            for name, tmp in zip(SPLIT_NAMES, temps, strict=True):
                 getattr(parts, name).to_csv(tmp, index=False)
     except OSError as exc:
         raise InputError(f"cannot write the split files: {exc}") from exc

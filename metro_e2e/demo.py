@@ -82,7 +82,9 @@ def run() -> DemoResult:
         result = training.train(config, data.read_split(paths))
         promoted = promotion.promote(config, version=result.version, storage=storage)
         model_dir = Path(tmp) / "serving"
-        promotion.download_latest(storage, bucket=config.models_bucket, latest_prefix=config.latest_prefix, dest=model_dir)
+        promotion.download_latest(
+            storage, bucket=config.models_bucket, latest_prefix=config.latest_prefix, dest=model_dir
+        )
         model = mlflow.pyfunc.load_model(str(model_dir))
         session = serving.requests.Session()
         session.mount("http://", serving.InProcessScoring(model))

@@ -23,7 +23,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import PromotionError
@@ -67,7 +67,9 @@ class LatestState:
         return not self.problems
 
 
-def promote(config: MetroConfig, *, name: str | None = None, version: str = "latest", storage: Storage | None = None) -> PromotionResult:
+def promote(
+    config: MetroConfig, *, name: str | None = None, version: str = "latest", storage: Storage | None = None
+) -> PromotionResult:
     """Promote ``name`` (default ``config.model_name``) version ``version`` to ``config.latest_prefix``."""
     location = locate_version(config, name or config.model_name, version)
     return promote_location(storage or Storage(config), location, config=config)
@@ -91,13 +93,19 @@ def promote_location(storage: Storage, location: VersionLocation, *, config: Met
     )
 
 
-def copy_to_latest(storage: Storage, *, bucket: str, source_prefix: str, latest_prefix: str, record: dict) -> PromotionResult:
+def copy_to_latest(
+    storage: Storage, *, bucket: str, source_prefix: str, latest_prefix: str, record: dict
+) -> PromotionResult:
     """Replace everything under ``latest_prefix`` with the files under ``source_prefix``."""
     what = f"{record.get('name')} version {record.get('version')}"
-    if not source_prefix.endswith("/") or source_prefix.startswith(latest_prefix) or latest_prefix.startswith(source_prefix):
+    if (
+        not source_prefix.endswith("/")
+        or source_prefix.startswith(latest_prefix)
+        or latest_prefix.startswith(source_prefix)
+    ):
         raise PromotionError(f"cannot promote {what}: source prefix {source_prefix!r} overlaps {latest_prefix!r}")
     sources = storage.list_keys(bucket, source_prefix)
-    relative = {key[len(source_prefix):]: key for key in sources if key[len(source_prefix):]}
+    relative = {key[len(source_prefix) :]: key for key in sources if key[len(source_prefix) :]}
     if not relative:
         raise PromotionError(
             f"found no files for {what} under s3://{bucket}/{source_prefix}; latest/ was not changed",
@@ -114,14 +122,16 @@ def copy_to_latest(storage: Storage, *, bucket: str, source_prefix: str, latest_
         previous = set(storage.list_keys(bucket, latest_prefix))
         for rel in sorted(digests, key=lambda r: (r == MLMODEL, r)):
             storage.copy(bucket, staging + rel, latest_prefix + rel)
-        marker = dict(record, files=digests, promoted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        marker = dict(record, files=digests, promoted_at=datetime.now(UTC).isoformat(timespec="seconds"))
         storage.put_bytes(bucket, latest_prefix + MARKER_NAME, json.dumps(marker, indent=2, sort_keys=True).encode())
         keep = {latest_prefix + rel for rel in digests} | {latest_prefix + MARKER_NAME}
         stale = sorted(previous - keep)
         storage.delete_keys(bucket, stale)
     finally:
         storage.delete_prefix(bucket, staging)
-    log.info("promoted %s: %d files to s3://%s/%s, %d stale removed", what, len(digests), bucket, latest_prefix, len(stale))
+    log.info(
+        "promoted %s: %d files to s3://%s/%s, %d stale removed", what, len(digests), bucket, latest_prefix, len(stale)
+    )
     return PromotionResult(
         name=str(record.get("name")),
         version=str(record.get("version")),
@@ -129,7 +139,7 @@ def copy_to_latest(storage: Storage, *, bucket: str, source_prefix: str, latest_
         bucket=bucket,
         latest_prefix=latest_prefix,
         files=digests,
-        removed=[k[len(latest_prefix):] for k in stale],
+        removed=[k[len(latest_prefix) :] for k in stale],
     )
 
 
@@ -145,7 +155,7 @@ def _stage(storage: Storage, bucket: str, relative: dict[str, str], staging: str
 def inspect_latest(storage: Storage, *, bucket: str, latest_prefix: str) -> LatestState:
     """Read ``latest/`` and its marker; list every way they disagree (empty, missing, extra, changed)."""
     keys = [k for k in storage.list_keys(bucket, latest_prefix) if k != latest_prefix + MARKER_NAME]
-    files = {k[len(latest_prefix):]: sha256_hex(storage.get_bytes(bucket, k)) for k in keys}
+    files = {k[len(latest_prefix) :]: sha256_hex(storage.get_bytes(bucket, k)) for k in keys}
     problems: list[str] = []
     marker = None
     if not files:
@@ -177,7 +187,7 @@ def download_latest(storage: Storage, *, bucket: str, latest_prefix: str, dest) 
         raise PromotionError(f"s3://{bucket}/{latest_prefix} is empty: there is no model to serve")
     written = []
     for key in keys:
-        rel = key[len(latest_prefix):]
+        rel = key[len(latest_prefix) :]
         target = (root / rel).resolve()
         if root.resolve() not in target.parents:
             raise PromotionError(f"refusing to download {key!r}: it would land outside {root}")

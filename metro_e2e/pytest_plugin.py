@@ -20,8 +20,12 @@ LAYERS = ("unit", "integration", "live")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("metro", "metro-e2e: the Metro platform under test")
-    group.addoption("--metro-url", dest="metro_url", default=None,
-                    help="gateway URL of the platform under test (env METRO_URL, ini metro_url)")
+    group.addoption(
+        "--metro-url",
+        dest="metro_url",
+        default=None,
+        help="gateway URL of the platform under test (env METRO_URL, ini metro_url)",
+    )
     parser.addini("metro_url", "gateway URL of the platform under test", default="")
 
 

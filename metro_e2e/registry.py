@@ -125,7 +125,11 @@ def make_client(config: MetroConfig) -> MlflowClient:
 
 
 def _quote(name: str) -> str:
-    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """Quote ``name`` for an MLflow search filter, which has no escape character."""
+    for quote in ("'", '"'):
+        if quote not in name:
+            return quote + name + quote
+    raise TrackingError(f"model name {name!r} contains both quote characters, which MLflow search cannot express")
 
 
 def latest_version(client: MlflowClient, name: str) -> str:

@@ -160,33 +160,69 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 class InProcessScoring(requests.adapters.BaseAdapter):
-    """A requests transport that answers with MLflow's own scoring-server code, in this process.
+    """A requests transport answered by MLflow's own scoring-server app, in this process.
 
     Mount it on a session (``session.mount("http://", InProcessScoring(model))``)
-    to run ``ServingClient`` against a loaded pyfunc model with no socket.
+    to run ``ServingClient`` against a loaded pyfunc model with no socket: the
+    request goes through the same ASGI app ``mlflow models serve`` runs,
+    including its error handling, driven here by a minimal ASGI call.
     """
 
     def __init__(self, model) -> None:
         super().__init__()
         from mlflow.pyfunc import scoring_server
 
-        self._scoring = scoring_server
-        self.model = model
-        self.schema = model.metadata.get_input_schema()
+        self.app = scoring_server.init(model)
         self.requests: list[requests.PreparedRequest] = []
 
     def send(self, request, **kwargs):  # noqa: D102 - requests adapter protocol
+        import asyncio
+        from urllib.parse import urlsplit
+
         self.requests.append(request)
-        content_type = request.headers.get("Content-Type", "")
-        body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
-        answer = self._scoring.invocations(body, content_type, self.model, self.schema)
+        body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
+        # The gateway rewrites /mlflow-model/ to / before the model server sees the path.
+        path = urlsplit(request.url).path.removeprefix("/mlflow-model") or "/"
+        status, headers, content = asyncio.run(_asgi_call(self.app, request.method, path, request.headers, body))
         response = requests.Response()
-        response.status_code = answer.status
-        response._content = answer.response.encode() if isinstance(answer.response, str) else answer.response
-        response.headers["Content-Type"] = answer.mimetype
+        response.status_code = status
+        response._content = content
+        response.headers.update(headers)
         response.url = request.url
         response.request = request
         return response
 
     def close(self) -> None:
         pass
+
+
+async def _asgi_call(app, method: str, path: str, headers, body: bytes) -> tuple[int, dict, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), str(v).encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 0),
+        "server": ("in-process", 80),
+    }
+    inbox = [{"type": "http.request", "body": body, "more_body": False}]
+    answer: dict = {"status": 500, "headers": {}, "body": b""}
+
+    async def receive():
+        return inbox.pop(0) if inbox else {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = {k.decode(): v.decode() for k, v in message.get("headers", [])}
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return answer["status"], answer["headers"], answer["body"]

@@ -92,7 +92,9 @@ class Storage:
                 hint="check METRO_URL / METRO_S3_ENDPOINT and that the gateway is reachable",
             )
         if isinstance(exc, NoCredentialsError):
-            return AuthError(f"cannot {action} {where}: no S3 credentials", hint="set METRO_S3_ACCESS_KEY and METRO_S3_SECRET_KEY")
+            return AuthError(
+                f"cannot {action} {where}: no S3 credentials", hint="set METRO_S3_ACCESS_KEY and METRO_S3_SECRET_KEY"
+            )
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

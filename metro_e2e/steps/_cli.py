@@ -54,6 +54,9 @@ def run_step(name: str, body: Callable[[], str]) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes one line
         if os.environ.get("METRO_DEBUG"):
             traceback.print_exc()
-        print(f"{name}: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-              "(set METRO_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"{name}: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            "(set METRO_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1

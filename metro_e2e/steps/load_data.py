@@ -23,8 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(config: MetroConfig, outputs: Mapping[str, str], *, test_size: float = data.DEFAULT_TEST_SIZE,
-        seed: int = data.DEFAULT_SEED) -> data.Split:
+def run(
+    config: MetroConfig,
+    outputs: Mapping[str, str],
+    *,
+    test_size: float = data.DEFAULT_TEST_SIZE,
+    seed: int = data.DEFAULT_SEED,
+) -> data.Split:
     frame = data.read_dataset(Storage(config), bucket=config.data_bucket, key=config.data_key)
     parts = data.split(frame, test_size=test_size, seed=seed)
     data.write_split(parts, outputs)
@@ -38,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         outputs = {name: getattr(args, f"output_dataset_{name}") for name in data.SPLIT_NAMES}
         parts = run(config, outputs, test_size=args.test_size, seed=args.seed)
-        return (f"split s3://{config.data_bucket}/{config.data_key} into {len(parts.train_X)} train "
-                f"and {len(parts.test_X)} test rows")
+        return (
+            f"split s3://{config.data_bucket}/{config.data_key} into {len(parts.train_X)} train "
+            f"and {len(parts.test_X)} test rows"
+        )
 
     return run_step(STEP, body)
 

@@ -14,8 +14,19 @@ STEP = "promote"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m metro_e2e.steps.{STEP}", description=__doc__)
     parser.add_argument("--version", default="latest", help="version number to promote (default: the highest)")
-    add_platform_options(parser, ["url", "s3_endpoint", "tracking_uri", "model_name", "models_bucket",
-                                  "latest_prefix", "connect_timeout", "read_timeout"])
+    add_platform_options(
+        parser,
+        [
+            "url",
+            "s3_endpoint",
+            "tracking_uri",
+            "model_name",
+            "models_bucket",
+            "latest_prefix",
+            "connect_timeout",
+            "read_timeout",
+        ],
+    )
     return parser
 
 
@@ -28,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> str:
         result = run(config_from_args(args), version=args.version)
-        return (f"promoted {result.name} version {result.version} ({len(result.files)} files) "
-                f"to s3://{result.bucket}/{result.latest_prefix}")
+        return (
+            f"promoted {result.name} version {result.version} ({len(result.files)} files) "
+            f"to s3://{result.bucket}/{result.latest_prefix}"
+        )
 
     return run_step(STEP, body)
 

@@ -22,8 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--dataset_{name}", required=True, help=f"path of the {name} CSV")
     parser.add_argument("--lineage_tag", default=None, help="recorded as tag metro_e2e.lineage (e.g. the KFP run id)")
     parser.add_argument("--output_result", default=None, help="path to write the result as JSON")
-    add_platform_options(parser, ["url", "s3_endpoint", "tracking_uri", "experiment", "model_name", "artifact_root",
-                                  "connect_timeout", "read_timeout"])
+    add_platform_options(
+        parser,
+        [
+            "url",
+            "s3_endpoint",
+            "tracking_uri",
+            "experiment",
+            "model_name",
+            "artifact_root",
+            "connect_timeout",
+            "read_timeout",
+        ],
+    )
     return parser
 
 
@@ -44,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
                 Path(args.output_result).write_text(json.dumps(dataclasses.asdict(result), indent=2))
             except OSError as exc:
                 raise InputError(f"cannot write --output_result {args.output_result!r}: {exc.strerror}") from exc
-        return (f"registered {result.model_name} version {result.version} "
-                f"(run {result.run_id}, accuracy {result.accuracy:.4f})")
+        return (
+            f"registered {result.model_name} version {result.version} "
+            f"(run {result.run_id}, accuracy {result.accuracy:.4f})"
+        )
 
     return run_step(STEP, body)
 

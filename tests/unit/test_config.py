@@ -22,7 +22,12 @@ def test_defaults_are_the_platform_as_deployed():
     assert c.serving_host == "mlflow-model.local"
     assert c.kfp_url == "http://localhost/pipeline"
     assert (c.s3_access_key.reveal(), c.s3_secret_key.reveal()) == ("minio", "minio123")
-    assert (c.data_bucket, c.models_bucket, c.data_key, c.latest_prefix) == ("ml-data", "ml-models", "iris/iris.csv", "latest/")
+    assert (c.data_bucket, c.models_bucket, c.data_key, c.latest_prefix) == (
+        "ml-data",
+        "ml-models",
+        "iris/iris.csv",
+        "latest/",
+    )
     assert (c.experiment, c.model_name) == ("iris-experiment", "iris-model")
     assert c.in_cluster_url == "http://istio-ingressgateway.istio-system.svc.cluster.local"
 
@@ -148,8 +153,11 @@ def test_invalid_bucket_names_are_rejected(name):
     valid = (
         3 <= len(name) <= 63
         and all(c in "abcdefghijklmnopqrstuvwxyz0123456789.-" for c in name)
-        and name[0].isalnum() and name[-1].isalnum()
-        and ".." not in name and ".-" not in name and "-." not in name
+        and name[0].isalnum()
+        and name[-1].isalnum()
+        and ".." not in name
+        and ".-" not in name
+        and "-." not in name
         and not _is_ip(name)
     )
     if valid:

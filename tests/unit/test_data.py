@@ -39,8 +39,10 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(finite, finite, st.integers(-(2**53), 2**53)), min_size=1, max_size=40),
-       st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8))
+@given(
+    st.lists(st.tuples(finite, finite, st.integers(-(2**53), 2**53)), min_size=1, max_size=40),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8),
+)
 def test_csv_round_trip_preserves_values(rows, colname):
     frame = pd.DataFrame(rows, columns=["a", f"x{colname}", "target"])
     back = data.from_csv_bytes(data.to_csv_bytes(frame), what="t")
@@ -90,8 +92,13 @@ def test_split_errors_are_input_errors():
 
 @pytest.mark.parametrize(
     ("content", "words"),
-    [(b"", "is empty"), (b"  \n", "is empty"), (b"a,b\n", "no data rows"), (b"a,b\n1,2\n", "no 'target' column"),
-     (b'a,"b\n1,2,3\n', "not valid CSV")],
+    [
+        (b"", "is empty"),
+        (b"  \n", "is empty"),
+        (b"a,b\n", "no data rows"),
+        (b"a,b\n1,2\n", "no 'target' column"),
+        (b'a,"b\n1,2,3\n', "not valid CSV"),
+    ],
 )
 def test_bad_csv_is_an_input_error(tmp_path, content, words):
     path = tmp_path / "x.csv"

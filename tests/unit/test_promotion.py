@@ -22,7 +22,7 @@ def _put_model(storage: Storage, prefix: str, files: dict[str, bytes]) -> None:
 
 
 def _latest(storage: Storage) -> dict[str, bytes]:
-    return {k[len("latest/"):]: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
+    return {k[len("latest/") :]: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
 
 
 MODEL_V1 = {"MLmodel": b"flavors: v1", "model.pkl": b"v1-weights", "old-only.txt": b"stale"}
@@ -33,10 +33,16 @@ def test_promotion_replaces_latest_and_removes_stale(metro_unit_platform):
     storage = Storage(metro_unit_platform)
     _put_model(storage, "1/run1/artifacts/iris-model/", MODEL_V1)
     _put_model(storage, "1/models/m-abc/artifacts/", MODEL_V2)
-    copy_to_latest(storage, bucket="ml-models", source_prefix="1/run1/artifacts/iris-model/",
-                   latest_prefix="latest/", record=dict(RECORD, version="1"))
-    result = copy_to_latest(storage, bucket="ml-models", source_prefix="1/models/m-abc/artifacts/",
-                            latest_prefix="latest/", record=RECORD)
+    copy_to_latest(
+        storage,
+        bucket="ml-models",
+        source_prefix="1/run1/artifacts/iris-model/",
+        latest_prefix="latest/",
+        record=dict(RECORD, version="1"),
+    )
+    result = copy_to_latest(
+        storage, bucket="ml-models", source_prefix="1/models/m-abc/artifacts/", latest_prefix="latest/", record=RECORD
+    )
     latest = _latest(storage)
     marker = json.loads(latest.pop(MARKER_NAME))
     assert latest == MODEL_V2
@@ -55,7 +61,9 @@ def test_promotion_of_nothing_is_an_error_and_leaves_latest_alone(metro_unit_pla
         copy_to_latest(storage, bucket="ml-models", source_prefix="1/nothing/", latest_prefix="latest/", record=RECORD)
     _put_model(storage, "1/nomlmodel/", {"model.pkl": b"x"})
     with pytest.raises(PromotionError, match="no MLmodel"):
-        copy_to_latest(storage, bucket="ml-models", source_prefix="1/nomlmodel/", latest_prefix="latest/", record=RECORD)
+        copy_to_latest(
+            storage, bucket="ml-models", source_prefix="1/nomlmodel/", latest_prefix="latest/", record=RECORD
+        )
     with pytest.raises(PromotionError, match="overlaps"):
         copy_to_latest(storage, bucket="ml-models", source_prefix="latest/x/", latest_prefix="latest/", record=RECORD)
     assert _latest(storage) == MODEL_V1
@@ -87,7 +95,9 @@ def test_latest_is_never_empty_and_stale_files_go_last(metro_unit_platform):
     seen: list[tuple[str, set[str]]] = []
 
     def snapshot(event_name, **kwargs):
-        keys = {o["Key"] for o in storage.client.list_objects_v2(Bucket="ml-models", Prefix="latest/").get("Contents", [])}
+        keys = {
+            o["Key"] for o in storage.client.list_objects_v2(Bucket="ml-models", Prefix="latest/").get("Contents", [])
+        }
         seen.append((event_name.split(".")[-1], keys))
 
     for op in ("CopyObject", "PutObject", "DeleteObjects"):
@@ -110,8 +120,9 @@ def test_inspect_latest_detects_empty_mixed_and_unmarked(metro_unit_platform):
     state = inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
     assert not state.complete and "changed since promotion: model.pkl" in " ".join(state.problems)
     storage.delete_keys("ml-models", ["latest/" + MARKER_NAME])
-    assert "no readable promotion marker" in " ".join(inspect_latest(storage, bucket="ml-models",
-                                                                     latest_prefix="latest/").problems)
+    assert "no readable promotion marker" in " ".join(
+        inspect_latest(storage, bucket="ml-models", latest_prefix="latest/").problems
+    )
 
 
 def test_more_than_1000_files(metro_unit_platform):
@@ -124,8 +135,9 @@ def test_more_than_1000_files(metro_unit_platform):
     assert set(storage.list_keys("ml-models", "latest/")) == {"latest/" + r for r in files} | {"latest/" + MARKER_NAME}
 
 
-key_part = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"),
-                   min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
+key_part = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"), min_size=1, max_size=12
+).filter(lambda s: s not in (".", ".."))
 rel_key = st.lists(key_part, min_size=1, max_size=4).map("/".join)
 
 
@@ -135,7 +147,9 @@ def test_promotion_copies_exactly_the_source_key_set(metro_unit_platform, names,
     storage = Storage(metro_unit_platform)
     source = "exp/run/artifacts/iris-model/"
     # keys may repeat the source prefix inside them; the published script's str.replace mangled those
-    files = {rel: rel.encode() for rel in names | {"MLmodel", f"sub/{source}MLmodel"}} if MARKER_NAME not in names else {}
+    files = (
+        {rel: rel.encode() for rel in names | {"MLmodel", f"sub/{source}MLmodel"}} if MARKER_NAME not in names else {}
+    )
     if not files:
         return
     storage.delete_prefix("ml-models", "")

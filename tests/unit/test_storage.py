@@ -58,8 +58,13 @@ def test_missing_bucket_and_key_are_storage_errors():
         _stubbed("SlowDown", 503).get_bytes("ml-data", "k")
 
 
-@pytest.mark.parametrize("exc", [EndpointConnectionError(endpoint_url="http://gw.test/ml-data"),
-                                 ConnectTimeoutError(endpoint_url="http://gw.test/ml-data")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        EndpointConnectionError(endpoint_url="http://gw.test/ml-data"),
+        ConnectTimeoutError(endpoint_url="http://gw.test/ml-data"),
+    ],
+)
 def test_unreachable_endpoint_names_the_url_and_source(exc):
     storage = Storage(load_config(environ={"METRO_URL": "http://gw.test"}))
 

@@ -51,9 +51,11 @@ def test_new_experiment_goes_under_the_artifact_root(metro_unit_platform):
 
 @pytest.mark.parametrize(
     ("version", "expected"),
-    [("2.20.3", {"artifact_path": "iris-model"}),
-     ("2.22.5", {"artifact_path": "iris-model"}),
-     ("3.17.2", {"name": "iris-model", "serialization_format": "cloudpickle"})],
+    [
+        ("2.20.3", {"artifact_path": "iris-model"}),
+        ("2.22.5", {"artifact_path": "iris-model"}),
+        ("3.17.2", {"name": "iris-model", "serialization_format": "cloudpickle"}),
+    ],
 )
 def test_log_model_kwargs_per_client_major(version, expected):
     assert training.log_model_kwargs(version, "iris-model") == expected
@@ -65,16 +67,32 @@ CONFIG = load_config(environ={"METRO_URL": "http://gw.test"})
 @pytest.mark.parametrize(
     ("exc", "kind", "words"),
     [
-        (MlflowException("API request to http://gw.test/mlflow/api/2.0/mlflow/experiments/get-by-name failed with "
-                         "exception HTTPConnectionPool(host='gw.test', port=80): Max retries exceeded"),
-         EndpointUnreachable, "did not answer"),
-        (MlflowException("API request to endpoint /api/2.0/mlflow/logged-models failed with error code 404 != 200.",
-                         error_code="ENDPOINT_NOT_FOUND"),
-         TrackingError, "logged-models API"),
-        (RestException({"error_code": "PERMISSION_DENIED", "message": "Invalid Host header"}), AuthError,
-         "--allowed-hosts"),
-        (MlflowException("INVALID_PARAMETER_VALUE: bad", error_code="INVALID_PARAMETER_VALUE"), TrackingError,
-         "failed: INVALID_PARAMETER_VALUE"),
+        (
+            MlflowException(
+                "API request to http://gw.test/mlflow/api/2.0/mlflow/experiments/get-by-name failed with "
+                "exception HTTPConnectionPool(host='gw.test', port=80): Max retries exceeded"
+            ),
+            EndpointUnreachable,
+            "did not answer",
+        ),
+        (
+            MlflowException(
+                "API request to endpoint /api/2.0/mlflow/logged-models failed with error code 404 != 200.",
+                error_code="ENDPOINT_NOT_FOUND",
+            ),
+            TrackingError,
+            "logged-models API",
+        ),
+        (
+            RestException({"error_code": "PERMISSION_DENIED", "message": "Invalid Host header"}),
+            AuthError,
+            "--allowed-hosts",
+        ),
+        (
+            MlflowException("INVALID_PARAMETER_VALUE: bad", error_code="INVALID_PARAMETER_VALUE"),
+            TrackingError,
+            "failed: INVALID_PARAMETER_VALUE",
+        ),
     ],
 )
 def test_mlflow_failures_become_one_clear_error(exc, kind, words):

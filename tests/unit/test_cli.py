@@ -1,0 +1,41 @@
+"""The metro-e2e command, in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from metro_e2e import __version__, cli
+
+
+def test_demo_prints_every_stage(capsys):
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy 0." in out
+    assert "version 1" in out
+    assert "latest/MLmodel" in out and "latest/model.pkl" in out
+    assert "predictions for 2 rows: [0, 2] (labels [0, 2])" in out
+    assert "S3: moto" in out
+
+
+def test_config_shows_sources_and_masks_secrets(capsys, monkeypatch):
+    monkeypatch.setenv("METRO_S3_SECRET_KEY", "hush-hush-123")
+    assert cli.main(["config", "--url", "http://gw.test"]) == 0
+    out = capsys.readouterr().out
+    assert "tracking_uri     http://gw.test/mlflow  [the built-in default]" in out
+    assert "url              http://gw.test  [command-line option --url]" in out
+    assert "hush-hush-123" not in out and "s3_secret_key    ***  [environment variable METRO_S3_SECRET_KEY]" in out
+
+
+def test_bad_setting_is_one_line_with_exit_code_2(capsys):
+    assert cli.main(["config", "--url", "ftp://x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("metro-e2e: error: setting url = 'ftp://x'")
+
+
+def test_version_and_usage(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        cli.main([])
+    assert info.value.code == 2
