@@ -1,0 +1,40 @@
+"""The project's promises about itself: README set-up commands, .ci/run, entry points, tox envs."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _setup_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Set up.*?```bash\n(.*?)```", readme, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
+    main_job, tests = _setup_commands()
+    assert main_job.endswith("metro-e2e demo")
+    assert "pytest" in tests
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci, "README command (b) must appear verbatim in .ci/run"
+
+
+def test_entry_points_and_tested_ranges():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["metro-e2e"] == "metro_e2e.cli:main"
+    assert project["entry-points"]["pytest11"]["metro_e2e"] == "metro_e2e.pytest_plugin"
+    deps = {re.split(r"[<>=\[ ]", d, maxsplit=1)[0]: d for d in project["dependencies"]}
+    assert deps["mlflow"].startswith("mlflow>=2.20.3,<3")
+    assert all(re.search(r"<\d", d) for d in project["dependencies"]), "every dependency has an upper bound"
+
+
+def test_tox_has_an_env_per_layer_and_per_mlflow_major():
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    envs = {s.removeprefix("testenv:") for s in tox.sections() if s.startswith("testenv:")}
+    assert {"unit", "integration", "live", "lint", "mlflow2", "mlflow3"} <= envs
