@@ -70,6 +70,10 @@ class Secret:
         return hash(self._value)
 
 
+def _is_default(source: str) -> bool:
+    return source == DEFAULT_SOURCE or source.startswith("derived from url")
+
+
 def _source_label(kind: str, name: str) -> str:
     return {
         "cli": f"command-line option --{name}",
@@ -153,6 +157,7 @@ class _Setting:
     check: Callable[[Any], Any]
     default: Callable[[str], Any] | None = None
     secret: bool = False
+    derived: bool = False  # the default is computed from `url`
 
     @property
     def env(self) -> str:
@@ -167,15 +172,16 @@ class _Setting:
 SETTINGS: tuple[_Setting, ...] = (
     _Setting("url", _http(root_only=True), lambda url: DEFAULT_URL),
     _Setting("in_cluster_url", _http(root_only=True), lambda url: IN_CLUSTER_URL),
-    _Setting("s3_endpoint", _http(root_only=True), lambda url: url),
+    _Setting("s3_endpoint", _http(root_only=True), lambda url: url, derived=True),
     _Setting(
         "tracking_uri",
         lambda v: _check_url(v, schemes=("http", "https", "sqlite", "file"), root_only=False),
         lambda url: url + MLFLOW_PATH,
+        derived=True,
     ),
-    _Setting("serving_url", _http(root_only=False), lambda url: url + SERVING_PATH),
+    _Setting("serving_url", _http(root_only=False), lambda url: url + SERVING_PATH, derived=True),
     _Setting("serving_host", _check_nonempty, lambda url: SERVING_HOST),
-    _Setting("kfp_url", _http(root_only=False), lambda url: url + KFP_PATH),
+    _Setting("kfp_url", _http(root_only=False), lambda url: url + KFP_PATH, derived=True),
     _Setting("s3_access_key", _check_nonempty, lambda url: DEFAULT_ACCESS_KEY, secret=True),
     _Setting("s3_secret_key", _check_nonempty, lambda url: DEFAULT_SECRET_KEY, secret=True),
     _Setting("s3_region", _check_nonempty, lambda url: DEFAULT_REGION),
@@ -242,7 +248,7 @@ class MetroConfig:
         kept: dict[str, tuple[Any, str]] = {}
         for s in SETTINGS:
             source = self.source_of(s.name)
-            if s.name not in changes and source != DEFAULT_SOURCE:
+            if s.name not in changes and not _is_default(source):
                 value = getattr(self, s.name)
                 kept[s.name] = (value.reveal() if isinstance(value, Secret) else value, source)
         return _resolve(cli=changes, env={}, ini={}, kept=kept)
@@ -310,7 +316,7 @@ def _resolve(
             raw, source = kept[s.name]
         else:
             raw = default_url if s.name == "url" else s.default(values.get("url", default_url))
-            source = DEFAULT_SOURCE
+            source = f"derived from url ({sources['url']})" if s.derived else DEFAULT_SOURCE
         if raw is None and s.name == "artifact_root":
             values[s.name], sources[s.name] = None, source
             continue

@@ -87,7 +87,7 @@ def mlflow_session(config: MetroConfig) -> Iterator[MlflowClient]:
 def translate(exc: Exception, config: MetroConfig, action: str) -> MetroE2EError:
     """The metro-e2e error for an MLflow failure while doing ``action``."""
     text = config.mask(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
-    where = f"MLflow at {config.tracking_uri} (from {config.source_of('tracking_uri')})"
+    where = f"MLflow at {config.tracking_uri} [{config.source_of('tracking_uri')}]"
     if any(m in str(exc) for m in _UNREACHABLE_MARKERS):
         return EndpointUnreachable(
             f"cannot {action}: {where} did not answer",

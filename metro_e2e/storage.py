@@ -84,7 +84,7 @@ class Storage:
     ) -> MetroE2EError:
         """The metro-e2e error for a botocore exception raised while doing ``action``."""
         where = f"s3://{bucket}/{key}" if bucket and key else f"s3://{bucket}" if bucket else "S3"
-        endpoint = f"S3 endpoint {self.endpoint} (from {self.config.source_of('s3_endpoint')})"
+        endpoint = f"S3 endpoint {self.endpoint} [{self.config.source_of('s3_endpoint')}]"
         if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
             return EndpointUnreachable(
                 f"cannot {action} {where}: {endpoint} did not answer",

@@ -21,7 +21,7 @@ def test_config_shows_sources_and_masks_secrets(capsys, monkeypatch):
     monkeypatch.setenv("METRO_S3_SECRET_KEY", "hush-hush-123")
     assert cli.main(["config", "--url", "http://gw.test"]) == 0
     out = capsys.readouterr().out
-    assert "tracking_uri     http://gw.test/mlflow  [the built-in default]" in out
+    assert "tracking_uri     http://gw.test/mlflow  [derived from url (command-line option --url)]" in out
     assert "url              http://gw.test  [command-line option --url]" in out
     assert "hush-hush-123" not in out and "s3_secret_key    ***  [environment variable METRO_S3_SECRET_KEY]" in out
 

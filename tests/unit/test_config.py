@@ -39,6 +39,7 @@ def test_every_endpoint_derives_from_one_gateway_url():
     assert c.tracking_uri == "https://metro.example.com:8443/mlflow"
     assert c.serving_url == "https://metro.example.com:8443/mlflow-model/invocations"
     assert c.kfp_url == "https://metro.example.com:8443/pipeline"
+    assert c.source_of("tracking_uri") == "derived from url (environment variable METRO_URL)"
 
 
 def test_step_default_is_the_in_cluster_gateway():
