@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
-import traceback
 
 from metro_e2e import __version__
+from metro_e2e._console import guarded
 from metro_e2e.config import describe, load_config
-from metro_e2e.errors import MetroE2EError
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -60,23 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("METRO_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
-    try:
-        return args.func(args)
-    except MetroE2EError as exc:
-        print(f"metro-e2e: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("metro-e2e: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes one line
-        if os.environ.get("METRO_DEBUG"):
-            traceback.print_exc()
-        print(
-            f"metro-e2e: internal error: {type(exc).__name__}: {exc} (set METRO_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+    return guarded("metro-e2e", lambda: args.func(args))
 
 
 if __name__ == "__main__":

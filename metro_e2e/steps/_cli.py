@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 
+from metro_e2e._console import guarded
 from metro_e2e.config import IN_CLUSTER_URL, SETTING_NAMES, MetroConfig, load_config
-from metro_e2e.errors import MetroE2EError
 
 PLATFORM_OPTIONS = {
     "url": "gateway URL every endpoint derives from (env METRO_URL; default: the in-cluster gateway)",
@@ -41,22 +38,9 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
 
 def run_step(name: str, body: Callable[[], str]) -> int:
     """Run ``body``; print its one-line result, or one error line to stderr, and return the exit code."""
-    logging.basicConfig(level=os.environ.get("METRO_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
-    try:
+
+    def step() -> int:
         print(body())
         return 0
-    except MetroE2EError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes one line
-        if os.environ.get("METRO_DEBUG"):
-            traceback.print_exc()
-        print(
-            f"{name}: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(set METRO_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+
+    return guarded(name, step)
