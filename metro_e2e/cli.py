@@ -41,6 +41,54 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline_compile(args: argparse.Namespace) -> int:
+    from metro_e2e.pipeline import compile_pipeline
+
+    out = compile_pipeline(args.output, image=args.image)
+    print(f"compiled the Iris pipeline (step image {args.image}) to {out}")
+    return 0
+
+
+def _pipeline_check(args: argparse.Namespace) -> int:
+    from metro_e2e.pipeline import spec
+
+    problems = spec.check(spec.load(_existing(args.file)))
+    for problem in problems:
+        print(f"  {problem}")
+    print(f"{args.file}: {'conforms to the step CLIs' if not problems else f'{len(problems)} problem(s)'}")
+    return 0 if not problems else 10
+
+
+def _pipeline_run_local(args: argparse.Namespace) -> int:
+    from metro_e2e.errors import PipelineError
+    from metro_e2e.pipeline.local import run_local
+
+    try:
+        result = run_local(
+            _existing(args.file), params=args.param, run_dir=args.run_dir, task_timeout=args.task_timeout
+        )
+    except PipelineError as exc:
+        partial = getattr(exc, "result", None)
+        if partial is not None:
+            print(partial.summary())
+        raise
+    print(result.summary())
+    print(f"run {result.run_id} succeeded; logs and artifacts in {result.run_dir}")
+    return 0
+
+
+def _existing(path: str) -> str:
+    from pathlib import Path
+
+    from metro_e2e.errors import InputError
+
+    if not Path(path).is_file():
+        raise InputError(
+            f"pipeline file {path!r} does not exist", hint="compile one with: metro-e2e pipeline compile -o FILE"
+        )
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metro-e2e", description="End-to-end conformance suite for the Metro MLOps platform."
@@ -52,6 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="print every setting, its value and where it came from (secrets masked)")
     cfg.add_argument("--url", default=None, help="gateway URL (env METRO_URL)")
     cfg.set_defaults(func=_config)
+
+    from metro_e2e.pipeline.definition import DEFAULT_IMAGE  # kfp is imported only when used
+
+    pipe = sub.add_parser("pipeline", help="compile, check or locally run the Iris KFP pipeline")
+    psub = pipe.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
+    comp = psub.add_parser("compile", help="compile the pipeline to YAML (deterministic)")
+    comp.add_argument("-o", "--output", required=True, help="YAML file to write")
+    comp.add_argument(
+        "--image", default=DEFAULT_IMAGE, help=f"step image every component runs (default {DEFAULT_IMAGE})"
+    )
+    comp.set_defaults(func=_pipeline_compile)
+    chk = psub.add_parser("check", help="check a compiled YAML against the step CLIs it calls")
+    chk.add_argument("file")
+    chk.set_defaults(func=_pipeline_check)
+    run = psub.add_parser("run-local", help="run a compiled YAML here: no Kubernetes, no Docker")
+    run.add_argument("file")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
+    run.add_argument("--run-dir", default=".metro-e2e/runs", help="where task logs and artifacts go")
+    run.add_argument("--task-timeout", type=float, default=600.0, help="seconds before a task is killed")
+    run.set_defaults(func=_pipeline_run_local)
     return parser
 
 

@@ -12,6 +12,7 @@ subclass carries the process exit code the CLIs use for it::
     +-- TrackingError (7)        MLflow tracking or registry refused or failed a call
     +-- PromotionError (8)       a version could not be promoted to ``latest/``
     +-- ServingError (9)         the model server answered non-2xx (status, error_code, message)
+    +-- PipelineError (10)       a pipeline could not be compiled, checked or run (names the task)
 
 Third-party exceptions are wrapped with ``raise ... from exc`` so the cause
 survives for debugging while the user sees one sentence.
@@ -104,4 +105,14 @@ class ServingError(MetroE2EError):
         self.status = status
         self.error_code = error_code
         self.server_message = server_message
+        super().__init__(message, hint=hint)
+
+
+class PipelineError(MetroE2EError):
+    """A pipeline task failed, timed out, or the pipeline cannot be run as written."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, task: str | None = None, hint: str | None = None) -> None:
+        self.task = task
         super().__init__(message, hint=hint)

@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--dataset_{name}", required=True, help=f"path of the {name} CSV")
     parser.add_argument("--lineage_tag", default=None, help="recorded as tag metro_e2e.lineage (e.g. the KFP run id)")
     parser.add_argument("--output_result", default=None, help="path to write the result as JSON")
+    parser.add_argument("--output_version", default=None, help="path to write the registered version number to")
     add_platform_options(
         parser,
         [
@@ -42,6 +43,16 @@ def run(config: MetroConfig, inputs: Mapping[str, str], *, lineage: str | None =
     return training.train(config, data.read_split(inputs), lineage=lineage)
 
 
+def _write(path: str | None, option: str, text: str) -> None:
+    if not path:
+        return
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise InputError(f"cannot write {option} {path!r}: {exc.strerror}") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -49,12 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         inputs = {name: getattr(args, f"dataset_{name}") for name in data.SPLIT_NAMES}
         result = run(config, inputs, lineage=args.lineage_tag)
-        if args.output_result:
-            try:
-                Path(args.output_result).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.output_result).write_text(json.dumps(dataclasses.asdict(result), indent=2))
-            except OSError as exc:
-                raise InputError(f"cannot write --output_result {args.output_result!r}: {exc.strerror}") from exc
+        _write(args.output_result, "--output_result", json.dumps(dataclasses.asdict(result), indent=2))
+        _write(args.output_version, "--output_version", result.version)
         return (
             f"registered {result.model_name} version {result.version} "
             f"(run {result.run_id}, accuracy {result.accuracy:.4f})"

@@ -1,0 +1,160 @@
+"""The kfp v2 DSL of the Iris pipeline: load_data -> train_model -> (if promote) promote_model.
+
+Every component runs ``python -m metro_e2e.steps.<step>`` in one step image.
+Endpoints and names are pipeline parameters so a run can be namespaced;
+S3 credentials reach the steps as environment variables from the Kubernetes
+secret ``mlpipeline-minio-artifact`` (keys ``accesskey`` / ``secretkey``),
+never as parameters.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from kfp import compiler, dsl, kubernetes
+
+from metro_e2e import __version__
+from metro_e2e.config import DATA_BUCKET, DATA_KEY, EXPERIMENT, IN_CLUSTER_URL, MLFLOW_PATH, MODEL_NAME, MODELS_BUCKET
+
+PIPELINE_NAME = "metro-e2e-iris"
+DEFAULT_IMAGE = f"metro-e2e-step:{__version__}"
+CREDENTIALS_SECRET = "mlpipeline-minio-artifact"
+SECRET_TO_ENV = {"accesskey": "METRO_S3_ACCESS_KEY", "secretkey": "METRO_S3_SECRET_KEY"}
+STEP_COMMAND = ("python", "-m")
+
+
+def build_pipeline(image: str = DEFAULT_IMAGE):
+    """The pipeline function, with every component running in ``image``."""
+
+    def command(step: str) -> list[str]:
+        return [*STEP_COMMAND, f"metro_e2e.steps.{step}"]
+
+    @dsl.container_component
+    def load_data(
+        s3_endpoint: str,
+        data_bucket: str,
+        data_key: str,
+        seed: int,
+        output_dataset_train_X: dsl.Output[dsl.Dataset],
+        output_dataset_test_X: dsl.Output[dsl.Dataset],
+        output_dataset_train_y: dsl.Output[dsl.Dataset],
+        output_dataset_test_y: dsl.Output[dsl.Dataset],
+    ):
+        return dsl.ContainerSpec(
+            image=image,
+            command=command("load_data"),
+            args=[
+                "--output_dataset_train_X", output_dataset_train_X.path,
+                "--output_dataset_test_X", output_dataset_test_X.path,
+                "--output_dataset_train_y", output_dataset_train_y.path,
+                "--output_dataset_test_y", output_dataset_test_y.path,
+                "--s3_endpoint", s3_endpoint,
+                "--data_bucket", data_bucket,
+                "--data_key", data_key,
+                "--seed", seed,
+            ],
+        )  # fmt: skip
+
+    @dsl.container_component
+    def train_model(
+        s3_endpoint: str,
+        tracking_uri: str,
+        experiment: str,
+        model_name: str,
+        lineage_tag: str,
+        dataset_train_X: dsl.Input[dsl.Dataset],
+        dataset_test_X: dsl.Input[dsl.Dataset],
+        dataset_train_y: dsl.Input[dsl.Dataset],
+        dataset_test_y: dsl.Input[dsl.Dataset],
+        version: dsl.OutputPath(str),
+    ):
+        return dsl.ContainerSpec(
+            image=image,
+            command=command("train"),
+            args=[
+                "--dataset_train_X", dataset_train_X.path,
+                "--dataset_test_X", dataset_test_X.path,
+                "--dataset_train_y", dataset_train_y.path,
+                "--dataset_test_y", dataset_test_y.path,
+                "--s3_endpoint", s3_endpoint,
+                "--tracking_uri", tracking_uri,
+                "--experiment", experiment,
+                "--model_name", model_name,
+                "--lineage_tag", lineage_tag,
+                "--output_version", version,
+            ],
+        )  # fmt: skip
+
+    @dsl.container_component
+    def promote_model(s3_endpoint: str, tracking_uri: str, model_name: str, models_bucket: str, version: str):
+        return dsl.ContainerSpec(
+            image=image,
+            command=command("promote"),
+            args=[
+                "--s3_endpoint", s3_endpoint,
+                "--tracking_uri", tracking_uri,
+                "--model_name", model_name,
+                "--models_bucket", models_bucket,
+                "--version", version,
+            ],
+        )  # fmt: skip
+
+    def with_credentials(task):
+        return kubernetes.use_secret_as_env(task, secret_name=CREDENTIALS_SECRET, secret_key_to_env=SECRET_TO_ENV)
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="metro-e2e: the Metro Iris workflow (load, train, promote)")
+    def iris_pipeline(
+        s3_endpoint: str = IN_CLUSTER_URL,
+        tracking_uri: str = IN_CLUSTER_URL + MLFLOW_PATH,
+        data_bucket: str = DATA_BUCKET,
+        data_key: str = DATA_KEY,
+        models_bucket: str = MODELS_BUCKET,
+        experiment: str = EXPERIMENT,
+        model_name: str = MODEL_NAME,
+        seed: int = 42,
+        promote: bool = False,
+    ):
+        load = with_credentials(
+            load_data(s3_endpoint=s3_endpoint, data_bucket=data_bucket, data_key=data_key, seed=seed)
+        )
+        train = with_credentials(
+            train_model(
+                s3_endpoint=s3_endpoint,
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                model_name=model_name,
+                lineage_tag=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                dataset_train_X=load.outputs["output_dataset_train_X"],
+                dataset_test_X=load.outputs["output_dataset_test_X"],
+                dataset_train_y=load.outputs["output_dataset_train_y"],
+                dataset_test_y=load.outputs["output_dataset_test_y"],
+            )
+        )
+        train.set_caching_options(False)
+        with dsl.If(promote == True, name="promote-requested"):  # noqa: E712 - kfp builds a condition from ==
+            step = with_credentials(
+                promote_model(
+                    s3_endpoint=s3_endpoint,
+                    tracking_uri=tracking_uri,
+                    model_name=model_name,
+                    models_bucket=models_bucket,
+                    version=train.outputs["version"],
+                )
+            )
+            step.set_caching_options(False)
+
+    return iris_pipeline
+
+
+def compile_pipeline(output: "str | os.PathLike", *, image: str = DEFAULT_IMAGE) -> Path:
+    """Compile the pipeline to ``output`` (deterministic: same image, same bytes)."""
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=out.parent, delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        compiler.Compiler().compile(pipeline_func=build_pipeline(image), package_path=str(tmp_path))
+        os.replace(tmp_path, out)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return out

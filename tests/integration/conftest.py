@@ -1,0 +1,49 @@
+"""Integration-layer fixtures: real servers on loopback.
+
+``metro_s3_server`` is moto's own threaded S3 server on a free 127.0.0.1
+port with the platform's buckets; each test gets its own key namespace.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from metro_e2e.config import MetroConfig, load_config
+from metro_e2e.storage import Storage
+
+
+@pytest.fixture(scope="session")
+def metro_s3_server():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    storage = Storage(load_config(cli={"url": url}, environ={}))
+    for bucket in ("ml-models", "ml-data"):
+        storage.create_bucket(bucket)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def metro_loopback_platform(metro_s3_server, tmp_path) -> MetroConfig:
+    """S3 on loopback plus a sqlite MLflow store, with names unique to this test."""
+    tag = uuid.uuid4().hex[:10]
+    return load_config(
+        cli={
+            "url": metro_s3_server,
+            "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "artifact_root": "s3://ml-models",
+            "data_key": f"metro-e2e/{tag}/iris.csv",
+            "experiment": f"metro-e2e-{tag}",
+            "model_name": f"metro-e2e-{tag}",
+            "latest_prefix": f"metro-e2e/{tag}/latest/",
+        },
+        environ={},
+    )
