@@ -38,3 +38,12 @@ def test_tox_has_an_env_per_layer_and_per_mlflow_major():
     tox.read(ROOT / "tox.ini")
     envs = {s.removeprefix("testenv:") for s in tox.sections() if s.startswith("testenv:")}
     assert {"unit", "integration", "live", "lint", "mlflow2", "mlflow3"} <= envs
+
+
+def test_dockerfile_builds_the_step_image_as_a_non_root_user():
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines() if line.strip()]
+    assert lines[[i for i, line in enumerate(lines) if not line.startswith("#")][0]] == "FROM python:3.11-slim"
+    assert any(line.startswith("RUN pip install .") for line in lines), "installs the package with its pinned ranges"
+    user = [line for line in lines if line.startswith("USER ")]
+    assert user and user[-1] not in ("USER root", "USER 0")
+    assert "COPY metro_e2e ./metro_e2e" in lines
