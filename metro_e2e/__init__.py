@@ -2,8 +2,9 @@
 
 Public API (everything else is private)::
 
-    from metro_e2e import MetroConfig, load_config, Storage
+    from metro_e2e import MetroConfig, load_config
     from metro_e2e import data, training, registry, promotion, serving
+    from metro_e2e.storage import Storage
     from metro_e2e.errors import MetroE2EError
 """
 

@@ -245,6 +245,7 @@ class MetroConfig:
         left at their default are derived again (so changing ``url`` moves
         every derived endpoint).
         """
+        _refuse_unknown(changes)
         kept: dict[str, tuple[Any, str]] = {}
         for s in SETTINGS:
             source = self.source_of(s.name)
@@ -263,6 +264,17 @@ class MetroConfig:
         return text
 
 
+def _refuse_unknown(names: Mapping[str, Any]) -> None:
+    unknown = sorted(set(names) - set(SETTING_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {unknown[0]!r}",
+            setting=unknown[0],
+            source="the caller",
+            hint="valid settings: " + ", ".join(SETTING_NAMES),
+        )
+
+
 def load_config(
     *,
     cli: Mapping[str, Any] | None = None,
@@ -277,14 +289,7 @@ def load_config(
     ``default_url`` is the gateway URL used when none is given (the step
     CLIs pass the in-cluster URL).
     """
-    unknown = sorted(set(cli or {}) - set(SETTING_NAMES))
-    if unknown:
-        raise ConfigError(
-            f"unknown setting {unknown[0]!r}",
-            setting=unknown[0],
-            source="the caller",
-            hint="valid settings: " + ", ".join(SETTING_NAMES),
-        )
+    _refuse_unknown(cli or {})
     env = {s.name: environ[s.env] for s in SETTINGS if environ and s.env in environ}
     ini_values: dict[str, Any] = {}
     for s in SETTINGS:

@@ -140,9 +140,17 @@ def _source(src: dict, scope: Mapping[str, tuple]) -> tuple:
     return ("unknown", repr(src))
 
 
-def load(source: str | Path) -> CompiledPipeline:
-    """Parse a compiled pipeline YAML (path or text) with kfp's spec types."""
-    text = Path(source).read_text() if isinstance(source, Path) or "\n" not in str(source) else str(source)
+def load(path: str | Path) -> CompiledPipeline:
+    """Read and parse the compiled pipeline YAML at ``path``."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read pipeline file {str(path)!r}: {exc.strerror}") from exc
+    return parse(text)
+
+
+def parse(text: str) -> CompiledPipeline:
+    """Parse compiled pipeline YAML text with kfp's spec types."""
     try:
         docs = [d for d in yaml.safe_load_all(text) if d]
         spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec())

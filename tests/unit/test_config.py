@@ -122,6 +122,8 @@ def test_replace_rederives_defaults_and_keeps_explicit_values():
     assert moved.tracking_uri == "http://mlflow.test"
     with pytest.raises(ConfigError):
         c.replace(data_bucket="Bad_Bucket")
+    with pytest.raises(ConfigError, match="unknown setting 'bucket'"):
+        c.replace(bucket="ml-data")
 
 
 def test_from_env_and_frozen():

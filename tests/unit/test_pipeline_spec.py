@@ -28,7 +28,7 @@ def _mutate(text: str, change) -> spec.CompiledPipeline:
     docs = [d for d in yaml.safe_load_all(text) if d]
     docs = copy.deepcopy(docs)
     change(*docs)
-    return spec.load(yaml.safe_dump_all(docs))
+    return spec.parse(yaml.safe_dump_all(docs))
 
 
 def test_compile_is_deterministic_and_matches_golden(tmp_path, golden_text):
@@ -40,12 +40,12 @@ def test_compile_is_deterministic_and_matches_golden(tmp_path, golden_text):
 
 def test_image_is_configurable(tmp_path):
     text = compile_pipeline(tmp_path / "p.yaml", image="registry.test/metro/step:42").read_text()
-    images = {e["container"]["image"] for e in spec.load(text).executors.values()}
+    images = {e["container"]["image"] for e in spec.parse(text).executors.values()}
     assert images == {"registry.test/metro/step:42"}
 
 
 def test_golden_conforms(golden_text):
-    pipeline = spec.load(golden_text)
+    pipeline = spec.parse(golden_text)
     assert spec.check(pipeline) == []
     tasks = pipeline.flat_tasks()
     assert set(tasks) == {"load-data", "train-model", "promote-model"}
@@ -141,9 +141,11 @@ def test_breakage_7_published_dsl_does_not_even_compile():
 
 def test_not_a_pipeline_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not a compiled KFP v2 pipeline"):
-        spec.load("a: [1, 2\nb: c\n")
+        spec.parse("a: [1, 2\nb: c\n")
     with pytest.raises(InputError, match="not a compiled KFP v2 pipeline"):
-        spec.load("pipelineInfo:\n  name: x\nnot_a_field: 1\n")
+        spec.parse("pipelineInfo:\n  name: x\nnot_a_field: 1\n")
+    with pytest.raises(InputError, match="cannot read pipeline file"):
+        spec.load(tmp_path / "missing.yaml")
 
 
 def test_unmappable_command_is_refused_before_any_task_runs(golden_text, tmp_path):
@@ -158,7 +160,7 @@ def test_unmappable_command_is_refused_before_any_task_runs(golden_text, tmp_pat
 
 
 def test_params_are_typed_and_unknown_ones_refused(golden_text):
-    pipeline = spec.load(golden_text)
+    pipeline = spec.parse(golden_text)
     assert parse_params(["seed=3", "promote=true", "data_key=a=b.csv"], pipeline) == {
         "seed": 3,
         "promote": True,
