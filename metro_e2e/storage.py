@@ -98,6 +98,13 @@ class Storage:
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (502, 503, 504):
+                return EndpointUnreachable(
+                    f"cannot {action} {where}: the gateway at {endpoint} answered {status}: the S3 service behind it "
+                    "is not answering",
+                    url=self.endpoint,
+                    hint="check the MinIO pod (kubectl get pods -n kubeflow) or the local stack's S3 log",
+                )
             if code in _AUTH_CODES or status == 403:
                 return AuthError(
                     f"cannot {action} {where}: {endpoint} refused the credentials ({code or status})",

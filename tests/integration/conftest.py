@@ -47,3 +47,39 @@ def metro_loopback_platform(metro_s3_server, tmp_path) -> MetroConfig:
         },
         environ={},
     )
+
+
+def _require_nginx() -> None:
+    """Skip with one line on a laptop without nginx; in CI (CI=true) a missing gateway is a failure."""
+    import os
+
+    from metro_e2e.stack.gateway import NGINX_INSTALL_HINT, nginx_binary
+    from metro_e2e.stack.process import StackError
+
+    try:
+        nginx_binary()
+    except StackError:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise
+        pytest.skip(f"the local stack needs nginx ({NGINX_INSTALL_HINT})")
+
+
+@pytest.fixture(scope="session")
+def metro_stack(tmp_path_factory):
+    """One local Metro stack for the session (integration tests share it through xdist_group)."""
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    _require_nginx()
+    stack = LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("stack")))
+    with stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def metro_disposable_stack(tmp_path_factory):
+    """A stack that tests may break (kill services); never shared with other modules."""
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    _require_nginx()
+    with LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("disposable-stack"))) as stack:
+        yield stack

@@ -1,0 +1,63 @@
+"""The gateway: nginx with a config rendered from the one template both the local stack and compose use."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from metro_e2e.config import SERVING_HOST
+from metro_e2e.stack.process import Service, StackError
+
+TEMPLATE = Path(__file__).with_name("gateway.conf.j2")
+NGINX_INSTALL_HINT = "install it with: apt-get install -y nginx-light"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayRoutes:
+    """Where the gateway sends each route, and how strict it is."""
+
+    listen: str
+    s3: str
+    mlflow: str
+    model: str
+    kfp: str | None = None
+    s3_backend: str = "moto"
+    s3_access_key: str | None = None  # set: refuse anonymous S3 requests and other access keys
+    serving_host: str = SERVING_HOST
+    serving_redirect: bool = True
+
+
+def render(routes: GatewayRoutes, *, run_dir: str, log_dir: str, user: str | None = None) -> str:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    template = env.from_string(TEMPLATE.read_text())
+    values = {k: getattr(routes, k) for k in routes.__dataclass_fields__}
+    if routes.s3_access_key:  # it lands inside nginx regexes
+        values["s3_access_key"] = re.escape(routes.s3_access_key)
+    return template.render(**values, run_dir=run_dir, log_dir=log_dir, user=user)
+
+
+def nginx_binary() -> str:
+    path = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    if not path:
+        raise StackError(f"the local stack's gateway needs nginx, which is not installed ({NGINX_INSTALL_HINT})")
+    return path
+
+
+def gateway_service(routes: GatewayRoutes, *, run_dir: Path, log_dir: Path) -> Service:
+    """An nginx process serving ``routes``; its config is written under ``run_dir``."""
+    gw_dir = run_dir / "gateway"
+    gw_dir.mkdir(parents=True, exist_ok=True)
+    conf = gw_dir / "nginx.conf"
+    user = "root" if os.geteuid() == 0 else None  # as root, nginx workers must be able to read the run folder
+    conf.write_text(render(routes, run_dir=str(gw_dir), log_dir=str(log_dir), user=user))
+    return Service(
+        name="gateway",
+        command=[nginx_binary(), "-e", str(log_dir / "gateway-error.log"), "-p", str(gw_dir), "-c", str(conf)],
+        log_path=log_dir / "gateway.log",
+        url=f"http://{routes.listen}",
+    )

@@ -1,0 +1,187 @@
+"""The small core of the local stack: a managed process, free ports and one bounded readiness wait.
+
+A ``Service`` is a process started in its own session (so the whole process
+group can be stopped: MLflow 3 leaves job runners behind a SIGTERM to the
+parent), logging to a file under the run folder. ``wait_ready`` polls one URL
+until it gives the expected answer or the deadline passes, and then raises
+``StackError`` naming the URL, what was expected, what came back, a hint and
+the tail of the service's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from metro_e2e.errors import MetroE2EError
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL = 20
+STOP_GRACE_S = 10.0
+
+
+class StackError(MetroE2EError):
+    """A local stack service failed to start, become ready or stop."""
+
+    exit_code = 11
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log_tail(path: Path | None, lines: int = LOG_TAIL) -> str:
+    if not path or not Path(path).exists():
+        return "(no log)"
+    text = Path(path).read_text(errors="replace").splitlines()[-lines:]
+    return "\n    ".join(text) if text else "(log is empty)"
+
+
+@dataclass
+class Service:
+    """One process of the stack."""
+
+    name: str
+    command: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    url: str = ""
+    version: str | None = None
+    process: subprocess.Popen | None = None
+
+    def start(self) -> Service:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child; closed in stop()
+        log.info("starting %s: %s", self.name, " ".join(self.command))
+        try:
+            self.process = subprocess.Popen(
+                list(self.command),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            out.close()
+            raise StackError(f"cannot start {self.name} ({self.command[0]}): {exc.strerror}") from exc
+        self._log_file = out
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """SIGTERM the process group, SIGKILL it after ``grace`` seconds; idempotent."""
+        if self.process is None:
+            return
+        stop_group(self.process.pid, grace)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        if getattr(self, "_log_file", None):
+            self._log_file.close()
+        self.process = None
+
+
+def stop_group(pid: int, grace: float = STOP_GRACE_S) -> None:
+    """Stop the process group led by ``pid``: SIGTERM, then SIGKILL once ``grace`` seconds pass."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        try:  # reap the leader if it is our child, so killpg(…, 0) can see it gone
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class Probe:
+    """What one readiness poll saw."""
+
+    ok: bool
+    seen: str
+
+
+def http_probe(
+    url: str,
+    *,
+    expect_status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    check: Callable[[requests.Response], bool] | None = None,
+    timeout: float = 2.0,
+) -> Callable[[], Probe]:
+    def probe() -> Probe:
+        try:
+            r = requests.get(url, headers=dict(headers or {}), timeout=timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            return Probe(False, f"{type(exc).__name__}")
+        ok = r.status_code == expect_status and (check is None or check(r))
+        return Probe(ok, f"HTTP {r.status_code} {r.text[:120]!r}")
+
+    return probe
+
+
+def wait_ready(
+    service: Service, probe: Callable[[], Probe], *, expected: str, deadline_s: float, hint: str = ""
+) -> None:
+    """Poll ``probe`` until it passes, the process exits, or ``deadline_s`` passes (then raise StackError)."""
+    last = Probe(False, "nothing yet")
+
+    def attempt() -> bool:
+        nonlocal last
+        if service.process is not None and service.process.poll() is not None:
+            last = Probe(False, f"the process exited with code {service.process.returncode}")
+            raise _Exited()
+        last = probe()
+        return last.ok
+
+    retrying = Retrying(
+        stop=stop_after_delay(deadline_s), wait=wait_fixed(0.25), retry=retry_if_result(lambda ok: ok is False)
+    )
+    try:
+        retrying(attempt)
+    except (RetryError, _Exited):
+        raise StackError(
+            f"{service.name} at {service.url} was not ready within {deadline_s:.0f} s: expected {expected}, "
+            f"last saw {last.seen}"
+            + (f" ({hint})" if hint else "")
+            + f"; log {service.log_path}:\n    {log_tail(service.log_path)}"
+        ) from None
+
+
+class _Exited(Exception):
+    pass

@@ -1,0 +1,211 @@
+"""The local Metro platform: S3, MLflow, the model server and the gateway as real processes on loopback.
+
+``LocalStack(...).start()`` starts the services in parallel on free
+127.0.0.1 ports, each with a bounded readiness wait; ``stop()`` stops every
+process group (also after a failed start). ``config()`` is the
+``MetroConfig`` of the gateway, which is the only URL clients should use.
+KFP does not run locally: ``status()`` says so and KFP checks skip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, MetroConfig, load_config
+from metro_e2e.stack import gateway, mlflow_server, s3
+from metro_e2e.stack.model_server import ModelServer
+from metro_e2e.stack.process import StackError, free_port, http_probe, stop_group, wait_ready
+from metro_e2e.storage import Storage
+
+log = logging.getLogger(__name__)
+
+KFP_STATUS = "not part of the local stack: KFP clauses are skipped"
+STATE_FILE = "stack.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackOptions:
+    mlflow_server: str = mlflow_server.DEFAULT_PROFILE
+    s3: str = "auto"  # auto | moto
+    run_dir: Path | None = None
+    enforce_s3_auth: bool = True
+    serving_redirect: bool = True
+
+
+class LocalStack:
+    """A running (or stopped) local Metro platform."""
+
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        if self.options.mlflow_server not in mlflow_server.PROFILES:
+            raise StackError(
+                f"unknown MLflow server profile {self.options.mlflow_server!r}",
+                hint="choose one of " + ", ".join(mlflow_server.PROFILES),
+            )
+        self.profile = mlflow_server.PROFILES[self.options.mlflow_server]
+        self.run_dir = Path(self.options.run_dir or tempfile.mkdtemp(prefix="metro-stack-"))
+        self.log_dir = self.run_dir / "logs"
+        self.ports = {name: free_port() for name in ("gateway", "s3", "mlflow", "serving")}
+        self.gateway_url = f"http://127.0.0.1:{self.ports['gateway']}"
+        self.s3_choice = s3.choose_backend(self.options.s3)
+        self.services: dict[str, object] = {}
+        self.serving: ModelServer | None = None
+        self.started_s: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        began = time.monotonic()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                futures = [pool.submit(self._start_s3), pool.submit(self._start_mlflow)]
+                s3_url = futures[0].result()
+                futures.append(pool.submit(self._start_gateway, s3_url))
+                for f in futures:
+                    f.result()
+            self.serving = ModelServer(
+                port=self.ports["serving"], run_dir=self.run_dir, log_dir=self.log_dir, s3_config=self.s3_config()
+            )
+            self.serving.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.started_s = time.monotonic() - began
+        self.write_state()
+        return self
+
+    def stop(self) -> None:
+        """Stop every service (model server first, S3 last); safe to call twice or after a failed start."""
+        if self.serving:
+            self.serving.stop()
+        for name in ("gateway", "mlflow", "s3"):
+            service = self.services.get(name)
+            if service is not None:
+                service.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- services ----------------------------------------------------------------------------------------------
+    def _start_s3(self) -> str:
+        backend = self.s3_choice.backend
+        if backend == "minio (docker)":
+            service = s3.MinioContainer(log_dir=self.log_dir).start()
+        elif backend == "minio (binary)":
+            service = s3.minio_binary_service(
+                port=self.ports["s3"], data_dir=self.run_dir / "minio", log_dir=self.log_dir
+            ).start()
+            s3.wait_s3(service)
+        else:
+            endpoints = [self.gateway_url, f"http://localhost:{self.ports['gateway']}"]
+            service = s3.moto_service(port=self.ports["s3"], log_dir=self.log_dir, custom_endpoints=endpoints).start()
+            s3.wait_s3(service)
+        self.services["s3"] = service
+        storage = Storage(self.s3_config(direct_url=service.url))
+        for bucket in s3.BUCKETS:  # as the platform's install does
+            if not storage.bucket_exists(bucket):
+                storage.create_bucket(bucket)
+        return service.url
+
+    def _start_mlflow(self) -> None:
+        service = mlflow_server.mlflow_service(
+            self.profile,
+            port=self.ports["mlflow"],
+            data_dir=self.run_dir / "mlflow",
+            log_dir=self.log_dir,
+            s3_endpoint=self.gateway_url,
+            access_key=DEFAULT_ACCESS_KEY,
+            secret_key=DEFAULT_SECRET_KEY,
+        )
+        self.services["mlflow"] = service.start()
+        mlflow_server.wait_mlflow(service)
+
+    def _start_gateway(self, s3_url: str) -> None:
+        routes = gateway.GatewayRoutes(
+            listen=f"127.0.0.1:{self.ports['gateway']}",
+            s3=s3_url.removeprefix("http://"),
+            mlflow=f"127.0.0.1:{self.ports['mlflow']}",
+            model=f"127.0.0.1:{self.ports['serving']}",
+            s3_backend=self.s3_choice.backend,
+            s3_access_key=DEFAULT_ACCESS_KEY
+            if self.options.enforce_s3_auth and self.s3_choice.backend == "moto"
+            else None,
+            serving_redirect=self.options.serving_redirect,
+        )
+        service = gateway.gateway_service(routes, run_dir=self.run_dir, log_dir=self.log_dir)
+        self.services["gateway"] = service.start()
+        # nginx itself answers /pipeline (503 + JSON), so this proves the gateway is up without the upstreams
+        wait_ready(
+            service,
+            http_probe(self.gateway_url + "/pipeline", expect_status=503),
+            expected="nginx answering",
+            deadline_s=15.0,
+        )
+
+    # -- views ---------------------------------------------------------------------------------------------------
+    def s3_config(self, direct_url: str | None = None) -> MetroConfig:
+        return load_config(cli={"url": direct_url or self.gateway_url}, environ={})
+
+    def config(self, **settings) -> MetroConfig:
+        """Settings for a client of this stack: every endpoint through the gateway."""
+        return load_config(cli={"url": self.gateway_url, **settings}, environ={})
+
+    def restart_serving(self) -> str:
+        if self.serving is None:
+            raise StackError("the stack is not running")
+        return self.serving.restart()
+
+    def status(self) -> dict:
+        services = {}
+        for name, service in self.services.items():
+            services[name] = {
+                "url": service.url,
+                "version": getattr(service, "version", None),
+                "log": str(service.log_path),
+                "pid": service.pid,
+            }
+        if self.serving:
+            services["serving"] = {
+                "url": self.serving.url,
+                "version": None,
+                "log": str(self.serving.log_path),
+                "pid": self.serving.pid,
+                "state": self.serving.state,
+            }
+        services["mlflow"]["profile"] = self.profile.name if "mlflow" in services else None
+        return {
+            "gateway_url": self.gateway_url,
+            "run_dir": str(self.run_dir),
+            "s3_backend": self.s3_choice.backend,
+            "s3_backend_reason": self.s3_choice.reason,
+            "mlflow_server": self.profile.version,
+            "kfp": KFP_STATUS,
+            "started_in_s": None if self.started_s is None else round(self.started_s, 1),
+            "services": services,
+        }
+
+    def write_state(self) -> Path:
+        path = self.run_dir / STATE_FILE
+        path.write_text(json.dumps(self.status(), indent=2))
+        return path
+
+
+def stop_from_state(state_file: Path, grace: float = 10.0) -> list[str]:
+    """Stop the processes a detached ``stack up`` recorded; return the names stopped."""
+    state = json.loads(Path(state_file).read_text())
+    stopped = []
+    for name in ("serving", "gateway", "mlflow", "s3"):
+        pid = state["services"].get(name, {}).get("pid")
+        if pid:
+            stop_group(pid, grace)
+            stopped.append(name)
+    return stopped

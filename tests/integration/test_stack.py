@@ -1,0 +1,102 @@
+"""The local Metro stack and the whole workflow through its gateway only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import mlflow.pyfunc
+import pytest
+import requests
+
+from metro_e2e import data, promotion, serving, training
+from metro_e2e.errors import AuthError, EndpointUnreachable
+from metro_e2e.serving import ServingClient
+from metro_e2e.stack import LocalStack, StackOptions
+from metro_e2e.stack.s3 import choose_backend, docker_available
+from metro_e2e.storage import Storage
+
+pytestmark = pytest.mark.xdist_group("metro-stack")
+
+
+def test_status_names_backend_versions_logs_and_kfp(metro_stack):
+    status = metro_stack.status()
+    assert status["s3_backend"] in {"moto", "minio (binary)", "minio (docker)"}
+    assert status["mlflow_server"] == "2.20.3"
+    assert "not part of the local stack" in status["kfp"]
+    for name in ("s3", "mlflow", "gateway", "serving"):
+        assert status["services"][name]["log"].endswith(".log")
+        assert status["services"][name]["url"].startswith("http://127.0.0.1:")
+    assert status["started_in_s"] > 0
+
+
+def test_gateway_routes_mirror_istio(metro_stack):
+    gw = metro_stack.gateway_url
+    api = requests.get(f"{gw}/mlflow/api/2.0/mlflow/experiments/search?max_results=1", timeout=10)
+    assert api.status_code == 200 and "experiments" in api.json()
+    ui = requests.get(f"{gw}/mlflow/", timeout=10)
+    assert ui.status_code == 200 and "<html" in ui.text.lower()
+    redirect = requests.get(
+        f"{gw}/mlflow-model", headers={"Host": "mlflow-model.local"}, timeout=10, allow_redirects=False
+    )
+    assert redirect.status_code == 301 and redirect.headers["Location"].endswith("/mlflow-model/")
+    no_host = requests.post(
+        f"{gw}/mlflow-model/invocations", data=b"{}", timeout=10, headers={"Content-Type": "application/json"}
+    )
+    assert no_host.status_code in (403, 404) and "<Error>" in no_host.text, "without the Host header: S3, not the model"
+    kfp = requests.get(f"{gw}/pipeline/apis/v2beta1/healthz", timeout=10)
+    assert kfp.status_code == 503 and "KFP does not run" in kfp.json()["error"]
+
+
+def test_s3_refuses_anonymous_and_wrong_keys(metro_stack):
+    anonymous = requests.get(f"{metro_stack.gateway_url}/ml-models?list-type=2", timeout=10)
+    assert anonymous.status_code == 403 and "AccessDenied" in anonymous.text
+    wrong = Storage(metro_stack.config(s3_access_key="not-minio"))
+    with pytest.raises(AuthError, match="InvalidAccessKeyId"):
+        wrong.list_keys("ml-data", "")
+
+
+def test_workflow_through_the_gateway(metro_stack, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    config = metro_stack.config(
+        data_key=f"metro-e2e/{tag}/iris.csv", experiment=f"metro-e2e-{tag}", model_name=f"metro-e2e-{tag}"
+    )
+    storage = Storage(config)
+    frame = data.iris_frame()
+    data.upload_dataset(storage, frame, bucket=config.data_bucket, key=config.data_key)
+    parts = data.split(data.read_dataset(storage, bucket=config.data_bucket, key=config.data_key))
+    result = training.train(config, parts, lineage=f"it-{tag}")
+    keys = storage.list_keys("ml-models", "")
+    assert any(k.endswith(f"{result.run_id}/artifacts/iris-model/MLmodel") for k in keys), "artifacts land in S3"
+    promoted = promotion.promote(config, version=result.version)
+    assert promotion.inspect_latest(storage, bucket="ml-models", latest_prefix="latest/").complete
+    assert metro_stack.restart_serving() == "running"
+    promotion.download_latest(storage, bucket="ml-models", latest_prefix="latest/", dest=tmp_path / "m")
+    expected = mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(frame.drop(columns=["target"])).tolist()
+    client = ServingClient.from_config(config)
+    for fmt in serving.BUILDERS:
+        answer = client.predict_frame(frame.drop(columns=["target"]), fmt)
+        assert answer.predictions == expected, fmt
+    marker = json.loads(storage.get_bytes("ml-models", promoted.marker_key))
+    assert marker["version"] == result.version and marker["name"] == config.model_name
+
+
+def test_testcontainers_minio_path():
+    ok, why = docker_available()
+    if not ok:
+        assert choose_backend().backend in ("moto", "minio (binary)")
+        pytest.skip(f"MinIO via testcontainers needs Docker: {why}")
+    with LocalStack(StackOptions(s3="auto")) as stack:  # pragma: no cover - runs where Docker exists
+        assert stack.status()["s3_backend"] == "minio (docker)"
+        Storage(stack.config()).put_bytes("ml-data", "metro-e2e/probe", b"x")
+
+
+def test_s3_down_is_a_clear_error_within_the_timeout(metro_disposable_stack):
+    import time
+
+    metro_disposable_stack.services["s3"].stop()
+    config = metro_disposable_stack.config(connect_timeout=2, read_timeout=5)
+    started = time.monotonic()
+    with pytest.raises(EndpointUnreachable, match="S3 service behind it is not answering"):
+        Storage(config).get_bytes("ml-data", "iris/iris.csv")
+    assert time.monotonic() - started < 15
