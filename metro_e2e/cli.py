@@ -77,6 +77,87 @@ def _pipeline_run_local(args: argparse.Namespace) -> int:
     return 0
 
 
+STACK_POINTER = ".metro-e2e/stack/current.json"
+
+
+def _stack_up(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    pointer = Path(args.state)
+    if pointer.exists():
+        from metro_e2e.stack.process import StackError
+
+        raise StackError(f"a stack is already recorded in {pointer}", hint="run `metro-e2e stack down` first")
+    stack = LocalStack(
+        StackOptions(mlflow_server=args.mlflow_server, s3=args.s3, run_dir=Path(args.run_dir) if args.run_dir else None)
+    )
+    print(
+        f"starting the local Metro stack (MLflow server {stack.profile.version}, S3 {stack.s3_choice.backend}: "
+        f"{stack.s3_choice.reason}) ...",
+        flush=True,
+    )
+    stack.start()
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(str(stack.run_dir / "stack.json"))
+    _print_status(stack.status())
+    print("stop it with: metro-e2e stack down")
+    return 0
+
+
+def _print_status(status: dict) -> None:
+    print(f"gateway    {status['gateway_url']}")
+    print(f"s3         {status['s3_backend']}")
+    for name, svc in status["services"].items():
+        state = f"  [{svc['state']}]" if svc.get("state") else ""
+        print(f"  {name:9} {svc['url']:28} {svc.get('version') or '-':14} log {svc['log']}{state}")
+    print(f"kfp        {status['kfp']}")
+
+
+def _stack_state(args: argparse.Namespace):
+    from pathlib import Path
+
+    from metro_e2e.stack.process import StackError
+
+    pointer = Path(args.state)
+    if not pointer.exists():
+        raise StackError(f"no running stack is recorded in {pointer}", hint="start one with `metro-e2e stack up`")
+    return pointer, Path(pointer.read_text().strip())
+
+
+def _stack_down(args: argparse.Namespace) -> int:
+    from metro_e2e.stack.stack import stop_from_state
+
+    pointer, state = _stack_state(args)
+    stopped = stop_from_state(state) if state.exists() else []
+    pointer.unlink()
+    print(f"stopped {', '.join(stopped) or 'nothing (the state file was gone)'}")
+    return 0
+
+
+def _stack_restart_serving(args: argparse.Namespace) -> int:
+    from metro_e2e.stack.stack import restart_serving_from_state
+
+    _, state = _stack_state(args)
+    print(f"serving: {restart_serving_from_state(state)}")
+    return 0
+
+
+def _stack_status(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    _, state = _stack_state(args)
+    status = json.loads(state.read_text())
+    for svc in status["services"].values():
+        pid = svc.get("pid")
+        alive = bool(pid) and os.path.exists(f"/proc/{pid}")
+        svc["state"] = (svc.get("state") or "running") if alive else (svc.get("state") or "not running")
+    _print_status(status)
+    return 0
+
+
 def _existing(path: str) -> str:
     from pathlib import Path
 
@@ -120,6 +201,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", default=".metro-e2e/runs", help="where task logs and artifacts go")
     run.add_argument("--task-timeout", type=float, default=600.0, help="seconds before a task is killed")
     run.set_defaults(func=_pipeline_run_local)
+
+    from metro_e2e.stack.mlflow_server import DEFAULT_PROFILE, PROFILES
+
+    stack = sub.add_parser("stack", help="start, stop or inspect the local Metro stack")
+    ssub = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
+    up = ssub.add_parser("up", help="start the stack in the background and print its URLs")
+    up.add_argument(
+        "--mlflow-server",
+        choices=sorted(PROFILES),
+        default=DEFAULT_PROFILE,
+        help=f"MLflow server profile (default {DEFAULT_PROFILE}, the platform's)",
+    )
+    up.add_argument("--s3", choices=["auto", "moto"], default="auto", help="auto: MinIO if available, else moto")
+    up.add_argument("--run-dir", default=None, help="folder for logs and data (default: a new temp folder)")
+    up.set_defaults(func=_stack_up)
+    down = ssub.add_parser("down", help="stop the stack started by `stack up`")
+    down.set_defaults(func=_stack_down)
+    st = ssub.add_parser("status", help="print the recorded stack's URLs, versions, logs and states")
+    st.set_defaults(func=_stack_status)
+    rs = ssub.add_parser("restart-serving", help="reload latest/ into the model server (kubectl rollout restart)")
+    rs.set_defaults(func=_stack_restart_serving)
+    for p in (up, down, st, rs):
+        p.add_argument(
+            "--state", default=STACK_POINTER, help=f"where `stack up` records the stack (default {STACK_POINTER})"
+        )
     return parser
 
 

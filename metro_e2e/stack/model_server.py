@@ -37,6 +37,7 @@ class ModelServer:
         self.service: Service | None = None
         self.state = "stopped"
         self.starts = 0
+        self.version = _mlflow_version()
 
     def start(self) -> str:
         """Download ``latest/`` and serve it; return the state ("running" or why it is crash-looping)."""
@@ -100,3 +101,9 @@ class ModelServer:
     @property
     def pid(self) -> int | None:
         return self.service.pid if self.service else None
+
+
+def _mlflow_version() -> str:
+    from importlib.metadata import version
+
+    return f"mlflow {version('mlflow')}"

@@ -130,15 +130,14 @@ class LocalStack:
         mlflow_server.wait_mlflow(service)
 
     def _start_gateway(self, s3_url: str) -> None:
+        enforce = self.options.enforce_s3_auth and self.s3_choice.backend == "moto"  # MinIO enforces it itself
         routes = gateway.GatewayRoutes(
             listen=f"127.0.0.1:{self.ports['gateway']}",
             s3=s3_url.removeprefix("http://"),
             mlflow=f"127.0.0.1:{self.ports['mlflow']}",
             model=f"127.0.0.1:{self.ports['serving']}",
             s3_backend=self.s3_choice.backend,
-            s3_access_key=DEFAULT_ACCESS_KEY
-            if self.options.enforce_s3_auth and self.s3_choice.backend == "moto"
-            else None,
+            s3_access_key=DEFAULT_ACCESS_KEY if enforce else None,
             serving_redirect=self.options.serving_redirect,
         )
         service = gateway.gateway_service(routes, run_dir=self.run_dir, log_dir=self.log_dir)
@@ -197,6 +196,25 @@ class LocalStack:
         path = self.run_dir / STATE_FILE
         path.write_text(json.dumps(self.status(), indent=2))
         return path
+
+
+def restart_serving_from_state(state_file: Path) -> str:
+    """Restart the model server of a detached ``stack up`` (its ``kubectl rollout restart``); record the new pid."""
+    state = json.loads(Path(state_file).read_text())
+    serving = state["services"]["serving"]
+    if serving.get("pid"):
+        stop_group(serving["pid"])
+    run_dir = Path(state["run_dir"])
+    server = ModelServer(
+        port=int(serving["url"].rsplit(":", 1)[1]),
+        run_dir=run_dir,
+        log_dir=run_dir / "logs",
+        s3_config=load_config(cli={"url": state["gateway_url"]}, environ={}),
+    )
+    server.start()
+    serving.update(pid=server.pid, state=server.state)
+    Path(state_file).write_text(json.dumps(state, indent=2))
+    return server.state
 
 
 def stop_from_state(state_file: Path, grace: float = 10.0) -> list[str]:
