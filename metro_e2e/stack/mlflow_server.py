@@ -37,8 +37,14 @@ PROFILES = {
     # The platform's server (PLATFORM.md breakage 5: SQLAlchemy 2.1 kills it at start).
     "2.20.3": ServerProfile("2.20.3", "2.20.3", ("mlflow==2.20.3", "sqlalchemy<2.1", "boto3<2")),
     # The current 3.x, as an upgraded platform should run it: the Host check admits the gateway's names.
-    "3.x": ServerProfile("3.x", "3.17.2", ("mlflow==3.17.2", "boto3<2"), allowed_hosts="127.0.0.1:*,localhost:*"),
-    # The current 3.x upgraded naively: every API call through the gateway answers 403 (breakage 3).
+    "3.x": ServerProfile(
+        "3.x",
+        "3.17.2",
+        ("mlflow==3.17.2", "boto3<2"),
+        allowed_hosts="metro-gateway.test,metro-gateway.test:*,127.0.0.1:*,localhost:*",
+    ),
+    # The current 3.x upgraded naively: API calls through the gateway under its name answer 403 (breakage 3).
+    # (MLflow 3 admits localhost and private IPs by default, so loopback IPs alone do not show it.)
     "3.x-no-allowed-hosts": ServerProfile("3.x-no-allowed-hosts", "3.17.2", ("mlflow==3.17.2", "boto3<2")),
 }
 DEFAULT_PROFILE = "2.20.3"

@@ -26,6 +26,8 @@ from metro_e2e.storage import Storage
 log = logging.getLogger(__name__)
 
 KFP_STATUS = "not part of the local stack: KFP clauses are skipped"
+# A name for the gateway, as real clusters have (clients reach it through the gateway as an HTTP proxy).
+GATEWAY_HOSTNAME = "metro-gateway.test"
 STATE_FILE = "stack.json"
 
 
@@ -106,7 +108,8 @@ class LocalStack:
             ).start()
             s3.wait_s3(service)
         else:
-            endpoints = [self.gateway_url, f"http://localhost:{self.ports['gateway']}"]
+            gw_port = self.ports["gateway"]
+            endpoints = [self.gateway_url, f"http://localhost:{gw_port}", f"http://{GATEWAY_HOSTNAME}:{gw_port}"]
             service = s3.moto_service(port=self.ports["s3"], log_dir=self.log_dir, custom_endpoints=endpoints).start()
             s3.wait_s3(service)
         self.services["s3"] = service
@@ -157,6 +160,16 @@ class LocalStack:
     def config(self, **settings) -> MetroConfig:
         """Settings for a client of this stack: every endpoint through the gateway."""
         return load_config(cli={"url": self.gateway_url, **settings}, environ={})
+
+    def hostname_client(self, **settings) -> tuple[MetroConfig, dict[str, str]]:
+        """Settings that name the gateway ``metro-gateway.test`` and the proxy environment that makes that resolve.
+
+        Clients send ``Host: metro-gateway.test:<port>`` as they would to a real cluster's name; requests
+        reach nginx because it is also the HTTP proxy (``HTTP_PROXY``).
+        """
+        url = f"http://{GATEWAY_HOSTNAME}:{self.ports['gateway']}"
+        env = {"HTTP_PROXY": self.gateway_url, "http_proxy": self.gateway_url, "NO_PROXY": "", "no_proxy": ""}
+        return load_config(cli={"url": url, **settings}, environ={}), env
 
     def restart_serving(self) -> str:
         if self.serving is None:

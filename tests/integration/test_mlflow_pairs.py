@@ -1,0 +1,116 @@
+"""MLflow client/server pairs through the gateway: the supported ones work, the unsupported one fails clearly.
+
+| client \\ server | 2.20.3 (platform) | 3.17.2 |
+| 2.x (suite default) | supported | supported |
+| 3.x | refused: no logged-models API | supported (MLflow 3 layout) |
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from metro_e2e import data, promotion, registry, training
+from metro_e2e.errors import AuthError, TrackingError
+from metro_e2e.stack.mlflow_server import PROFILES, server_env
+
+pytestmark = pytest.mark.xdist_group("metro-stack")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _stack(tmp_path_factory, profile):
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    return LocalStack(StackOptions(mlflow_server=profile, run_dir=tmp_path_factory.mktemp(f"stack-{profile}")))
+
+
+@pytest.fixture(scope="module")
+def metro_stack_3x(tmp_path_factory):
+    with _stack(tmp_path_factory, "3.x") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def metro_stack_3x_no_allowed_hosts(tmp_path_factory):
+    with _stack(tmp_path_factory, "3.x-no-allowed-hosts") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def metro_mlflow3_python() -> str:
+    """An interpreter with an MLflow 3.x client: the 3.x server's own environment (it has sklearn and pandas)."""
+    return str(server_env(PROFILES["3.x"]) / "bin" / "python")
+
+
+def _names(stack):
+    tag = uuid.uuid4().hex[:8]
+    return stack.config(experiment=f"metro-e2e-{tag}", model_name=f"metro-e2e-{tag}")
+
+
+def _train_with(python: str, config, tmp_path) -> subprocess.CompletedProcess:
+    paths = {n: str(tmp_path / f"{n}.csv") for n in data.SPLIT_NAMES}
+    data.write_split(data.split(data.iris_frame()), paths)
+    argv = [
+        python,
+        "-m",
+        "metro_e2e.steps.train",
+        *[a for n in data.SPLIT_NAMES for a in (f"--dataset_{n}", paths[n])],
+        "--url",
+        config.url,
+        "--experiment",
+        config.experiment,
+        "--model_name",
+        config.model_name,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_2x_client_with_3x_server(metro_stack_3x):
+    config = _names(metro_stack_3x)
+    result = training.train(config, data.split(data.iris_frame()))
+    assert result.version == "1"
+    assert registry.locate_version(config, config.model_name).layout == "run"
+
+
+def test_3x_client_with_3x_server_logs_the_mlflow3_layout(metro_stack_3x, metro_mlflow3_python, tmp_path):
+    config = _names(metro_stack_3x)
+    done = _train_with(metro_mlflow3_python, config, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"registered {config.model_name} version 1" in done.stdout
+    where = registry.locate_version(config, config.model_name)
+    assert where.layout == "logged-model" and "/models/m-" in f"/{where.prefix}"
+    promoted = promotion.promote(config)  # breakage 1, for real: the files are found in the MLflow 3 layout
+    assert "MLmodel" in promoted.files
+
+
+def test_3x_client_with_the_platforms_2_20_3_server_fails_clearly(metro_stack, metro_mlflow3_python, tmp_path):
+    config = _names(metro_stack)
+    done = _train_with(metro_mlflow3_python, config, tmp_path)
+    assert done.returncode == TrackingError.exit_code, done.stderr[-2000:]
+    line = done.stderr.strip().splitlines()[-1]
+    assert "needs the logged-models API" in line and "mlflow<3" in line and "Traceback" not in done.stderr
+
+
+def test_3x_server_without_allowed_hosts_refuses_the_gateway(
+    metro_stack_3x_no_allowed_hosts, metro_stack_3x, monkeypatch
+):
+    """PLATFORM.md breakage 3: behind the gateway the Host is the gateway's name, which MLflow 3 rejects."""
+    search = "/mlflow/api/2.0/mlflow/experiments/search?max_results=1"
+    name = {"Host": "metro-gateway.test"}
+    naive = metro_stack_3x_no_allowed_hosts.gateway_url
+    assert requests.get(naive + search, headers=name, timeout=10).status_code == 403
+    assert requests.get(metro_stack_3x.gateway_url + search, headers=name, timeout=10).status_code == 200
+    config, proxy_env = metro_stack_3x_no_allowed_hosts.hostname_client(experiment=f"x-{uuid.uuid4().hex[:6]}")
+    for key, value in proxy_env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(AuthError, match="--allowed-hosts"):
+        training.train(config, data.split(data.iris_frame()))
