@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from metro_e2e import data, promotion, serving, training
-from metro_e2e.errors import AuthError, EndpointUnreachable
+from metro_e2e.errors import AuthError
 from metro_e2e.serving import ServingClient
 from metro_e2e.stack import LocalStack, StackOptions
 from metro_e2e.stack.s3 import choose_backend, docker_available
@@ -91,12 +91,50 @@ def test_testcontainers_minio_path():
         Storage(stack.config()).put_bytes("ml-data", "metro-e2e/probe", b"x")
 
 
-def test_s3_down_is_a_clear_error_within_the_timeout(metro_disposable_stack):
-    import time
+def test_compiled_pipeline_runs_locally_against_the_stack(metro_stack, tmp_path, request):
+    from mlflow.tracking import MlflowClient
 
-    metro_disposable_stack.services["s3"].stop()
-    config = metro_disposable_stack.config(connect_timeout=2, read_timeout=5)
-    started = time.monotonic()
-    with pytest.raises(EndpointUnreachable, match="S3 service behind it is not answering"):
-        Storage(config).get_bytes("ml-data", "iris/iris.csv")
-    assert time.monotonic() - started < 15
+    from metro_e2e.pipeline.local import run_local
+
+    tag = uuid.uuid4().hex[:8]
+    config = metro_stack.config(
+        data_key=f"metro-e2e/{tag}/iris.csv", experiment=f"metro-e2e-{tag}", model_name=f"metro-e2e-{tag}"
+    )
+    data.upload_dataset(Storage(config), data.iris_frame(), bucket="ml-data", key=config.data_key)
+    params = [
+        f"s3_endpoint={config.s3_endpoint}",
+        f"tracking_uri={config.tracking_uri}",
+        f"data_key={config.data_key}",
+        f"experiment={config.experiment}",
+        f"model_name={config.model_name}",
+    ]
+    result = run_local(request.config.rootpath / "fixtures" / "iris_pipeline.yaml", params=params, run_dir=tmp_path)
+    assert [t.state for t in result.tasks] == ["SUCCEEDED", "SUCCEEDED", "SKIPPED"]
+    client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+    (version,) = client.search_model_versions(f"name='{config.model_name}'")
+    assert client.get_run(version.run_id).data.tags[training.LINEAGE_TAG] == result.run_id
+
+
+def test_stack_cli_up_status_down(tmp_path, capsys):
+    from metro_e2e import cli
+    from metro_e2e.stack.process import StackError
+
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    state = str(tmp_path / "current.json")
+    assert cli.main(["stack", "up", "--s3", "moto", "--run-dir", str(tmp_path / "run"), "--state", state]) == 0
+    try:
+        out = capsys.readouterr().out
+        gateway = out.split("gateway    ", 1)[1].split()[0]
+        assert requests.get(gateway + "/mlflow/api/2.0/mlflow/experiments/search?max_results=1", timeout=10).ok
+        assert "S3 moto" in out and "crash-looping" in out and "mlflow.log" in out
+        assert cli.main(["stack", "up", "--state", state]) == StackError.exit_code  # one stack per state file
+        assert cli.main(["stack", "status", "--state", state]) == 0
+        assert "[running]" in capsys.readouterr().out
+    finally:
+        assert cli.main(["stack", "down", "--state", state]) == 0
+    assert "stopped gateway, mlflow, s3" in capsys.readouterr().out  # serving was crash-looping: no process
+    with pytest.raises(requests.ConnectionError):
+        requests.get(gateway + "/pipeline", timeout=5)
+    assert cli.main(["stack", "status", "--state", state]) == StackError.exit_code
