@@ -144,6 +144,17 @@ def _stack_restart_serving(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_compose_gateway(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from metro_e2e.stack.gateway import compose_config
+
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(compose_config())
+    print(f"wrote the docker-compose gateway config to {args.output}")
+    return 0
+
+
 def _stack_status(args: argparse.Namespace) -> int:
     import json
     import os
@@ -222,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=_stack_status)
     rs = ssub.add_parser("restart-serving", help="reload latest/ into the model server (kubectl rollout restart)")
     rs.set_defaults(func=_stack_restart_serving)
+    cg = ssub.add_parser("compose-gateway", help="render docker-compose's gateway config from the same template")
+    cg.add_argument("-o", "--output", default="docker/gateway.conf")
+    cg.set_defaults(func=_stack_compose_gateway)
     for p in (up, down, st, rs):
         p.add_argument(
             "--state", default=STACK_POINTER, help=f"where `stack up` records the stack (default {STACK_POINTER})"

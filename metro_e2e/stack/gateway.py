@@ -30,12 +30,16 @@ class GatewayRoutes:
     s3_access_key: str | None = None  # set: refuse anonymous S3 requests and other access keys
     serving_host: str = SERVING_HOST
     serving_redirect: bool = True
+    resolver: str | None = None  # a DNS server: resolve upstream names at run time (docker-compose)
 
 
 def render(routes: GatewayRoutes, *, run_dir: str, log_dir: str, user: str | None = None) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     template = env.from_string(TEMPLATE.read_text())
     values = {k: getattr(routes, k) for k in routes.__dataclass_fields__}
+    values["upstreams"] = [("s3", routes.s3), ("mlflow", routes.mlflow), ("model", routes.model)]
+    if routes.kfp:
+        values["upstreams"].append(("kfp", routes.kfp))
     if routes.s3_access_key:  # it lands inside nginx regexes
         values["s3_access_key"] = re.escape(routes.s3_access_key)
     return template.render(**values, run_dir=run_dir, log_dir=log_dir, user=user)
@@ -61,3 +65,20 @@ def gateway_service(routes: GatewayRoutes, *, run_dir: Path, log_dir: Path) -> S
         log_path=log_dir / "gateway.log",
         url=f"http://{routes.listen}",
     )
+
+
+# docker-compose.yml: service names and the ports each service listens on inside the compose network.
+COMPOSE_ROUTES = GatewayRoutes(
+    listen="80",
+    s3="minio:9000",
+    mlflow="mlflow:5000",
+    model="mlflow-model:5001",
+    s3_backend="minio",
+    resolver="127.0.0.11",  # Docker's embedded DNS
+)
+COMPOSE_GATEWAY_CONF = Path("docker") / "gateway.conf"
+
+
+def compose_config() -> str:
+    """The gateway config docker-compose.yml mounts (``docker/gateway.conf``), from the same template."""
+    return render(COMPOSE_ROUTES, run_dir="/tmp", log_dir="/var/log/nginx")
