@@ -28,7 +28,7 @@ from metro_e2e.errors import MetroE2EError
 log = logging.getLogger(__name__)
 
 LOG_TAIL = 20
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 5.0
 
 
 class StackError(MetroE2EError):
