@@ -13,6 +13,7 @@ subclass carries the process exit code the CLIs use for it::
     +-- PromotionError (8)       a version could not be promoted to ``latest/``
     +-- ServingError (9)         the model server answered non-2xx (status, error_code, message)
     +-- PipelineError (10)       a pipeline could not be compiled, checked or run (names the task)
+    +-- StackError (11)          a local stack service did not start, become ready or stop
 
 Third-party exceptions are wrapped with ``raise ... from exc`` so the cause
 survives for debugging while the user sees one sentence.
@@ -116,3 +117,9 @@ class PipelineError(MetroE2EError):
     def __init__(self, message: str, *, task: str | None = None, hint: str | None = None) -> None:
         self.task = task
         super().__init__(message, hint=hint)
+
+
+class StackError(MetroE2EError):
+    """A local stack service failed to start, become ready or stop (the message names its URL and log)."""
+
+    exit_code = 11

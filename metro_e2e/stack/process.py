@@ -23,18 +23,12 @@ from pathlib import Path
 import requests
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from metro_e2e.errors import MetroE2EError
+from metro_e2e.errors import StackError
 
 log = logging.getLogger(__name__)
 
 LOG_TAIL = 20
 STOP_GRACE_S = 5.0
-
-
-class StackError(MetroE2EError):
-    """A local stack service failed to start, become ready or stop."""
-
-    exit_code = 11
 
 
 def free_port() -> int:
