@@ -33,6 +33,8 @@ DELETE_BATCH = 1000  # the S3 DeleteObjects limit
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
 _MISSING_BUCKET = {"NoSuchBucket"}
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
+# a 5xx that no S3 server produced itself (an S3 throttle such as SlowDown is not "unreachable")
+_GATEWAY_CODES = {"BadGateway", "GatewayTimeout", "ServiceUnavailable"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Storage:
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status in (502, 503, 504):
+            if status in (502, 503, 504) and (not code or code.isdigit() or code in _GATEWAY_CODES):
                 return EndpointUnreachable(
                     f"cannot {action} {where}: the gateway at {endpoint} answered {status}: the S3 service behind it "
                     "is not answering",

@@ -58,6 +58,12 @@ def test_missing_bucket_and_key_are_storage_errors():
         _stubbed("SlowDown", 503).get_bytes("ml-data", "k")
 
 
+@pytest.mark.parametrize(("code", "status"), [("502", 502), ("BadGateway", 502), ("504", 504)])
+def test_gateway_5xx_without_an_s3_answer_is_unreachable(code, status):
+    with pytest.raises(EndpointUnreachable, match=f"answered {status}: the S3 service behind it is not answering"):
+        _stubbed(code, status).get_bytes("ml-data", "k")
+
+
 @pytest.mark.parametrize(
     "exc",
     [
