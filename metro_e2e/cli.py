@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--s3", choices=["auto", "moto"], default="auto", help="auto: MinIO if available, else moto")
     up.add_argument("--run-dir", default=None, help="folder for logs and data (default: a new temp folder)")
+    up.add_argument("--seed", action="store_true", help="train, promote and serve iris-model, as after the guide")
     up.set_defaults(func=_stack_up)
     down = ssub.add_parser("down", help="stop the stack started by `stack up`")
     down.set_defaults(func=_stack_down)

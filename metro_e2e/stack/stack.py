@@ -38,6 +38,7 @@ class StackOptions:
     run_dir: Path | None = None
     enforce_s3_auth: bool = True
     serving_redirect: bool = True
+    seed_model: bool = False  # train, register and promote iris-model, then restart serving
 
 
 class LocalStack:
@@ -75,6 +76,8 @@ class LocalStack:
                 port=self.ports["serving"], run_dir=self.run_dir, log_dir=self.log_dir, s3_config=self.s3_config()
             )
             self.serving.start()
+            if self.options.seed_model:
+                self.seed_model()
         except BaseException:
             self.stop()
             raise
@@ -170,6 +173,17 @@ class LocalStack:
         url = f"http://{GATEWAY_HOSTNAME}:{self.ports['gateway']}"
         env = {"HTTP_PROXY": self.gateway_url, "http_proxy": self.gateway_url, "NO_PROXY": "", "no_proxy": ""}
         return load_config(cli={"url": url, **settings}, environ={}), env
+
+    def seed_model(self) -> str:
+        """Give the platform what a user has after the guide: iris-model trained, promoted and served."""
+        from metro_e2e import data, promotion, training
+
+        config = self.config()
+        storage = Storage(config)
+        data.upload_dataset(storage, data.iris_frame(), bucket=config.data_bucket, key=config.data_key)
+        result = training.train(config, data.split(data.iris_frame()))
+        promotion.promote(config, version=result.version, storage=storage)
+        return self.restart_serving()
 
     def restart_serving(self) -> str:
         if self.serving is None:

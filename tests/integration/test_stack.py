@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from pathlib import Path
 
 import mlflow.pyfunc
 import pytest
@@ -132,8 +134,17 @@ def test_stack_cli_up_status_down(tmp_path, capsys):
         assert cli.main(["stack", "up", "--state", state]) == StackError.exit_code  # one stack per state file
         assert cli.main(["stack", "status", "--state", state]) == 0
         assert "[running]" in capsys.readouterr().out
+        pids = [
+            svc["pid"]
+            for svc in json.loads(Path(Path(state).read_text()).read_text())["services"].values()
+            if svc.get("pid")
+        ]
+        assert len(pids) == 3  # s3, mlflow, gateway; serving is crash-looping
     finally:
         assert cli.main(["stack", "down", "--state", state]) == 0
+    for pid in pids:  # no orphans: every process group is gone
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)
     assert "stopped gateway, mlflow, s3" in capsys.readouterr().out  # serving was crash-looping: no process
     with pytest.raises(requests.ConnectionError):
         requests.get(gateway + "/pipeline", timeout=5)

@@ -1,0 +1,627 @@
+"""One function per clause of CONTRACT.md: ``check_<id>(ctx) -> detail``.
+
+A check returns a one-line detail on success and raises ``ClauseFailed``
+(what was expected, what came back, the URL, a body excerpt) when the
+platform breaks the promise. A 404, 503 or timeout is never a pass.
+Checks share results through ``ctx.results`` (e.g. MLF-5's trained version
+for PRM-2); the engine runs them in catalogue order and blocks dependents of
+a failed clause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urljoin
+
+import boto3
+import requests
+from boto3.s3.transfer import TransferConfig
+from botocore import UNSIGNED
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from metro_e2e import data, promotion, registry, serving, training
+from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+from metro_e2e.conformance.context import ClauseFailed, RunContext
+from metro_e2e.errors import MetroE2EError
+from metro_e2e.storage import Storage
+
+MULTIPART_BYTES = 8 * 1024 * 1024 + 17
+IRIS_COLUMNS = list(data.FEATURES)
+_SERVER_ERRORS = (502, 503, 504)
+
+
+def _get(ctx: RunContext, clause: str, url: str, **kwargs) -> requests.Response:
+    try:
+        response = requests.get(url, timeout=ctx.timeout, allow_redirects=False, **kwargs)
+    except requests.RequestException as exc:
+        raise ClauseFailed("an HTTP answer", f"{type(exc).__name__} within the timeout", url=url) from None
+    ctx.evidence(clause, f"GET {url}", response)
+    return response
+
+
+def _storage(ctx: RunContext) -> Storage:
+    return Storage(ctx.config)
+
+
+def _fail_from(exc: MetroE2EError, expected: str) -> ClauseFailed:
+    return ClauseFailed(expected, str(exc))
+
+
+# -- gateway ----------------------------------------------------------------------------------------------------------
+def check_gw_1(ctx: RunContext) -> str:
+    response = _get(ctx, "GW-1", ctx.config.url + "/")
+    if response.status_code in _SERVER_ERRORS:
+        raise ClauseFailed(
+            "the gateway to answer",
+            f"HTTP {response.status_code} (an upstream is down)",
+            url=response.url,
+            body=response.text,
+        )
+    return f"HTTP {response.status_code} from {ctx.config.url}/ in {response.elapsed.total_seconds() * 1000:.0f} ms"
+
+
+# -- S3 -----------------------------------------------------------------------------------------------------------------
+def check_s3_1(ctx: RunContext) -> str:
+    try:
+        buckets = _storage(ctx).list_buckets()
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "a signed ListBuckets with the configured credentials to succeed") from None
+    return f"ListBuckets at {ctx.config.s3_endpoint} returned {len(buckets)} bucket(s)"
+
+
+def check_s3_2(ctx: RunContext) -> str:
+    storage = _storage(ctx)
+    missing = [b for b in (ctx.config.models_bucket, ctx.config.data_bucket) if not storage.bucket_exists(b)]
+    if missing:
+        raise ClauseFailed(
+            f"buckets {ctx.config.models_bucket} and {ctx.config.data_bucket}",
+            f"missing: {', '.join(missing)}",
+            url=ctx.config.s3_endpoint,
+        )
+    return f"{ctx.config.models_bucket} and {ctx.config.data_bucket} exist"
+
+
+def check_s3_3(ctx: RunContext) -> str:
+    storage = _storage(ctx)
+    bucket, small_key, big_key = (
+        ctx.config.data_bucket,
+        ctx.namespace + "s3-3/small.bin",
+        ctx.namespace + "s3-3/big.bin",
+    )
+    ctx.created["s3"].append((bucket, ctx.namespace))
+    small = b"metro-e2e " + ctx.run_id.encode()
+    big = hashlib.sha256(small).digest() * (MULTIPART_BYTES // 32 + 1)
+    try:
+        storage.put_bytes(bucket, small_key, small)
+        with storage.errors("multipart upload", bucket=bucket, key=big_key):
+            storage.client.upload_fileobj(
+                io.BytesIO(big),
+                bucket,
+                big_key,
+                Config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024),
+            )
+        if storage.get_bytes(bucket, small_key) != small:
+            raise ClauseFailed("the single put to read back byte-identical", "different bytes")
+        if hashlib.sha256(storage.get_bytes(bucket, big_key)).digest() != hashlib.sha256(big).digest():
+            raise ClauseFailed("the multipart upload to read back byte-identical", "different bytes")
+        listed = set(storage.list_keys(bucket, ctx.namespace + "s3-3/"))
+        if listed != {small_key, big_key}:
+            raise ClauseFailed(f"the listing to show {small_key} and {big_key}", f"{sorted(listed)}")
+        storage.delete_keys(bucket, [small_key, big_key])
+        left = storage.list_keys(bucket, ctx.namespace + "s3-3/")
+        if left:
+            raise ClauseFailed("deleted objects to disappear from the listing", f"still listed: {left}")
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "put, multipart upload, read, list and delete to succeed") from None
+    return f"put {len(small)} B and multipart {len(big) / 2**20:.1f} MiB under s3://{bucket}/{ctx.namespace}, read back, listed, deleted"
+
+
+def check_s3_4(ctx: RunContext) -> str:
+    anonymous = boto3.client(
+        "s3",
+        endpoint_url=ctx.config.s3_endpoint,
+        region_name=ctx.config.s3_region,
+        config=BotoConfig(
+            signature_version=UNSIGNED,
+            s3={"addressing_style": "path"},
+            connect_timeout=ctx.config.connect_timeout,
+            read_timeout=ctx.config.read_timeout,
+            retries={"total_max_attempts": 1},
+        ),
+    )
+    allowed = []
+    for bucket in (ctx.config.models_bucket, ctx.config.data_bucket):
+        for what, call in (
+            ("list", lambda b=bucket: anonymous.list_objects_v2(Bucket=b, MaxKeys=1)),
+            ("read", lambda b=bucket: anonymous.get_object(Bucket=b, Key="iris/iris.csv")),
+        ):
+            try:
+                call()
+                allowed.append(f"{what} {bucket}")
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                code = exc.response.get("Error", {}).get("Code")
+                if what == "read" and code in ("NoSuchKey", "404"):
+                    allowed.append(f"{what} {bucket} (answered {code}: anonymous reads reach the bucket)")
+                elif status in _SERVER_ERRORS:
+                    raise ClauseFailed(
+                        "a 403 for anonymous requests", f"HTTP {status}", url=ctx.config.s3_endpoint
+                    ) from None
+            except BotoCoreError as exc:
+                raise ClauseFailed(
+                    "an answer to anonymous requests", type(exc).__name__, url=ctx.config.s3_endpoint
+                ) from None
+    if allowed:
+        raise ClauseFailed(
+            "anonymous requests to be refused", "allowed: " + "; ".join(allowed), url=ctx.config.s3_endpoint
+        )
+    return f"anonymous list and read refused on {ctx.config.models_bucket} and {ctx.config.data_bucket}"
+
+
+def check_s3_5(ctx: RunContext) -> str:
+    if (ctx.config.s3_access_key.reveal(), ctx.config.s3_secret_key.reveal()) == (
+        DEFAULT_ACCESS_KEY,
+        DEFAULT_SECRET_KEY,
+    ):
+        raise ClauseFailed(
+            "credentials other than the published defaults", "the published default credentials are in use"
+        )
+    return "the credentials in use are not the published defaults"
+
+
+# -- MLflow -------------------------------------------------------------------------------------------------------------
+def check_mlf_1(ctx: RunContext) -> str:
+    url = ctx.config.tracking_uri + "/api/2.0/mlflow/experiments/search?max_results=1"
+    response = _get(ctx, "MLF-1", url)
+    if response.status_code != 200:
+        hint = " (an MLflow 3 server without --allowed-hosts answers 403)" if response.status_code == 403 else ""
+        raise ClauseFailed(
+            "HTTP 200 from experiments search", f"HTTP {response.status_code}{hint}", url=url, body=response.text
+        )
+    try:
+        response.json()["experiments"]
+    except (ValueError, KeyError):
+        raise ClauseFailed("a JSON list of experiments", "something else", url=url, body=response.text) from None
+    return f"experiments search -> 200 through {ctx.config.tracking_uri}"
+
+
+def check_mlf_2(ctx: RunContext) -> str:
+    url = ctx.config.tracking_uri + "/"
+    page = _get(ctx, "MLF-2", url)
+    if page.status_code != 200 or "<html" not in page.text.lower():
+        raise ClauseFailed("the MLflow UI's HTML", f"HTTP {page.status_code}", url=url, body=page.text)
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+    if not assets:
+        raise ClauseFailed("the UI to reference its scripts and styles", "no assets referenced", url=url)
+    broken = []
+    for asset in assets[:5]:
+        asset_url = urljoin(url, asset)
+        r = _get(ctx, "MLF-2", asset_url)
+        if r.status_code != 200:
+            broken.append(f"{asset} -> {r.status_code}")
+    if broken:
+        raise ClauseFailed("every referenced asset to load", "; ".join(broken), url=url)
+    return f"UI HTML and {min(len(assets), 5)} referenced asset(s) load"
+
+
+def server_version(ctx: RunContext) -> str:
+    url = ctx.config.tracking_uri + "/version"
+    response = _get(ctx, "MLF-3", url)
+    if response.status_code != 200 or not re.match(r"^\d+\.\d+", response.text.strip()):
+        raise ClauseFailed(
+            "the server version from /version", f"HTTP {response.status_code}", url=url, body=response.text
+        )
+    return response.text.strip()
+
+
+def compatible(client: str, server: str) -> bool:
+    """The tested pairs: a 2.x client works with 2.x and 3.x servers; a 3.x client needs a 3.x server."""
+    c, s = int(client.split(".")[0]), int(server.split(".")[0])
+    return (c == 2 and s in (2, 3)) or (c == 3 and s == 3)
+
+
+def check_mlf_3(ctx: RunContext) -> str:
+    server = server_version(ctx)
+    client = registry.client_version()
+    ctx.versions["mlflow_server"] = server
+    if not compatible(client, server):
+        raise ClauseFailed(
+            "a tested MLflow client/server pair",
+            f"client {client} with server {server} (a 3.x client cannot log models to a 2.x server)",
+        )
+    return f"server {server}, client {client}: a tested pair"
+
+
+def check_mlf_4(ctx: RunContext) -> str:
+    client = registry.make_client(ctx.config)
+    name = ctx.name + "-location"
+    try:
+        with registry.tracking_errors(ctx.config, "create an experiment"):
+            exp_id = client.create_experiment(name)
+            ctx.created["experiments"].append(exp_id)
+            location = client.get_experiment(exp_id).artifact_location
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "an experiment to be created") from None
+    if not location.startswith(f"s3://{ctx.config.models_bucket}/"):
+        raise ClauseFailed(f"an artifact location under s3://{ctx.config.models_bucket}/", location)
+    return f"new experiment's artifact location is {location}"
+
+
+def check_mlf_5(ctx: RunContext) -> str:
+    config = ctx.config.replace(
+        experiment=ctx.name, model_name=ctx.name, artifact_root=f"s3://{ctx.config.models_bucket}/{ctx.namespace}mlflow"
+    )
+    ctx.created["models"].append(ctx.name)
+    ctx.created["s3"].append((ctx.config.models_bucket, ctx.namespace))
+    try:
+        before = _version_count(config)
+        result = training.train(config, data.split(data.iris_frame()), lineage=ctx.run_id)
+        ctx.created["experiments"].append(result.experiment_id)
+        after = _version_count(config)
+        where = registry.locate_version(config, config.model_name, result.version)
+        files = Storage(config).list_keys(where.bucket, where.prefix)
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "a run to log a model and register a version") from None
+    if after - before != 1:
+        raise ClauseFailed("exactly one new registered version", f"{after - before}")
+    if not any(k.endswith("/MLmodel") for k in files) or where.bucket != ctx.config.models_bucket:
+        raise ClauseFailed(
+            f"the model's files in {ctx.config.models_bucket}", f"{len(files)} file(s) at {where.source_uri}"
+        )
+    ctx.results["trained"] = (config, result, where)
+    return f"run {result.run_id}: accuracy {result.accuracy:.3f}, {config.model_name} v{result.version}, {len(files)} files in {where.source_uri}"
+
+
+def _version_count(config) -> int:
+    client = registry.make_client(config)
+    with registry.tracking_errors(config, "count versions"):
+        return len(client.search_model_versions(f"name='{config.model_name}'"))
+
+
+# -- Kubeflow Pipelines ------------------------------------------------------------------------------------------------
+def _kfp(ctx: RunContext):
+    from metro_e2e.kfp import Kfp
+
+    return Kfp(ctx.config.kfp_url, connect_timeout=ctx.config.connect_timeout, read_timeout=ctx.config.read_timeout)
+
+
+def check_kfp_1(ctx: RunContext) -> str:
+    try:
+        health = _kfp(ctx).healthz()
+    except MetroE2EError as exc:
+        raise _fail_from(exc, f"HTTP 200 JSON from {ctx.config.kfp_url}/apis/v2beta1/healthz") from None
+    ctx.versions["kfp_backend"] = health.get("commit_sha") or health.get("version") or ctx.versions.get("kfp_backend")
+    ui = _get(ctx, "KFP-1", ctx.config.kfp_url + "/")
+    if ui.status_code != 200 or "<html" not in ui.text.lower():
+        raise ClauseFailed("the KFP UI's HTML", f"HTTP {ui.status_code}", url=ui.url, body=ui.text)
+    return f"healthz {health}; UI loads at {ctx.config.kfp_url}/"
+
+
+def check_kfp_2(ctx: RunContext) -> str:
+    from metro_e2e.pipeline import compile_pipeline
+
+    package = compile_pipeline(
+        Path(tempfile.mkdtemp(prefix="metro-e2e-kfp-")) / "iris_pipeline.yaml", image=ctx.options.step_image
+    )
+    try:
+        pipeline_id, version_id = _kfp(ctx).upload(str(package), ctx.name)
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "the compiled pipeline to upload") from None
+    ctx.created["pipelines"].append(pipeline_id)
+    ctx.results["kfp_pipeline"] = (pipeline_id, version_id)
+    return f"uploaded {ctx.name} as pipeline {pipeline_id} (version {version_id}, step image {ctx.options.step_image})"
+
+
+def check_kfp_3(ctx: RunContext) -> str:
+    pipeline_id, version_id = ctx.results["kfp_pipeline"]
+    name = ctx.name + "-kfp"
+    data_key = ctx.namespace + "kfp/iris.csv"
+    ctx.created["s3"].append((ctx.config.data_bucket, ctx.namespace))
+    ctx.created["models"].append(name)
+    inside = ctx.config.in_cluster_url
+    params = {
+        "s3_endpoint": inside,
+        "tracking_uri": inside + "/mlflow",
+        "data_key": data_key,
+        "experiment": name,
+        "model_name": name,
+        "promote": False,
+    }
+    kfp = _kfp(ctx)
+    try:
+        data.upload_dataset(_storage(ctx), data.iris_frame(), bucket=ctx.config.data_bucket, key=data_key)
+        experiment_id, run_id = kfp.start(
+            pipeline_id=pipeline_id, version_id=version_id, run_name=name, experiment=name, params=params
+        )
+        ctx.created["kfp_experiments"] = [*ctx.created.get("kfp_experiments", []), experiment_id]
+        outcome = kfp.wait(run_id, timeout_s=ctx.options.kfp_run_timeout_s)
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "a run of the Iris pipeline") from None
+    if outcome.state != "SUCCEEDED":
+        raise ClauseFailed(f"SUCCEEDED within {ctx.options.kfp_run_timeout_s:.0f} s", outcome.describe())
+    ctx.results["kfp_run"] = (run_id, name)
+    return outcome.describe()
+
+
+def check_kfp_4(ctx: RunContext) -> str:
+    from metro_e2e.training import LINEAGE_TAG
+
+    run_id, name = ctx.results["kfp_run"]
+    client = registry.make_client(ctx.config)
+    try:
+        with registry.tracking_errors(ctx.config, "look up the pipeline's MLflow run"):
+            exp = client.get_experiment_by_name(name)
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            versions = client.search_model_versions(f"name='{name}'")
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "the pipeline's run and version in MLflow") from None
+    if exp:
+        ctx.created["experiments"].append(exp.experiment_id)
+    tagged = [r for r in runs if r.data.tags.get(LINEAGE_TAG) == run_id]
+    if len(runs) != 1 or len(tagged) != 1 or len(versions) != 1:
+        raise ClauseFailed(
+            f"one MLflow run tagged {LINEAGE_TAG}={run_id} and one new version of {name}",
+            f"{len(runs)} run(s), {len(tagged)} tagged, {len(versions)} version(s)",
+        )
+    return f"MLflow run {tagged[0].info.run_id} tagged with KFP run {run_id}; {name} v{versions[0].version}"
+
+
+# -- promotion and latest/ ----------------------------------------------------------------------------------------------
+def _load_latest(ctx: RunContext):
+    import mlflow.pyfunc
+
+    folder = tempfile.mkdtemp(prefix="metro-e2e-latest-")
+    cfg = ctx.config
+    promotion.download_latest(_storage(ctx), bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, dest=folder)
+    return mlflow.pyfunc.load_model(folder)
+
+
+_FILE_KEYS = {"pickled_model", "model_path", "data", "conda", "virtualenv", "model_data", "code"}
+
+
+def mlmodel_references(mlmodel: bytes) -> set[str]:
+    """The files an MLmodel file names: flavor payloads, environment files, the saved input example."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(mlmodel) or {}
+    except yaml.YAMLError as exc:
+        raise ClauseFailed("a readable MLmodel file", f"invalid YAML: {str(exc).splitlines()[0]}") from None
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _FILE_KEYS and isinstance(value, str):
+                    found.add(value)
+                walk(value)
+
+    walk(spec.get("flavors", {}))
+    example = spec.get("saved_input_example_info") or {}
+    if isinstance(example, dict) and isinstance(example.get("artifact_path"), str):
+        found.add(example["artifact_path"])
+    return found
+
+
+def check_prm_1(ctx: RunContext) -> str:
+    cfg = ctx.config
+    storage = _storage(ctx)
+    try:
+        keys = storage.list_keys(cfg.models_bucket, cfg.latest_prefix)
+        if not keys:
+            raise ClauseFailed(f"a model under s3://{cfg.models_bucket}/{cfg.latest_prefix}", "nothing there")
+        rel = {k[len(cfg.latest_prefix) :] for k in keys}
+        if "MLmodel" not in rel:
+            raise ClauseFailed("an MLmodel file in latest/", f"{len(rel)} file(s) without one")
+        mlmodel = storage.get_bytes(cfg.models_bucket, cfg.latest_prefix + "MLmodel")
+        referenced = mlmodel_references(mlmodel)
+        missing = sorted(
+            r for r in referenced if r not in rel and not any(x.startswith(r.rstrip("/") + "/") for x in rel)
+        )
+        if missing:
+            raise ClauseFailed("every file MLmodel references", f"missing: {', '.join(missing)}")
+        model = _load_latest(ctx)
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "latest/ to be readable") from None
+    except ClauseFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything load_model raises means "does not load"
+        raise ClauseFailed(
+            "mlflow.pyfunc.load_model to load latest/", f"{type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
+    ctx.results["latest_model"] = model
+    marker = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix).marker
+    holds = f", marker says {marker.get('name')} v{marker.get('version')}" if marker else ", no promotion marker"
+    return f"{len(rel)} files, MLmodel and its references present, loads{holds}"
+
+
+def check_prm_2(ctx: RunContext) -> str:
+    config, result, where = ctx.results["trained"]
+    cfg = ctx.config
+    storage = _storage(ctx)
+    try:
+        done = promotion.promote_location(storage, where, config=cfg)
+        state = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
+        source = {k[len(where.prefix) :] for k in storage.list_keys(where.bucket, where.prefix)}
+    except MetroE2EError as exc:
+        raise _fail_from(exc, f"{config.model_name} v{result.version} to be promoted") from None
+    if set(state.files) != source:
+        raise ClauseFailed("latest/ to hold exactly the version's files", f"{sorted(set(state.files) ^ source)} differ")
+    if not state.complete or (state.marker or {}).get("version") != result.version:
+        raise ClauseFailed(
+            f"a marker recording version {result.version}", "; ".join(state.problems) or str(state.marker)
+        )
+    ctx.results["promoted"] = (config, result)
+    return f"latest/ now holds {config.model_name} v{result.version} ({len(done.files)} files, {len(done.removed)} stale removed)"
+
+
+# -- serving --------------------------------------------------------------------------------------------------------------
+def _client(ctx: RunContext, host: str | None = "default") -> serving.ServingClient:
+    c = serving.ServingClient.from_config(ctx.config)
+    if host != "default":
+        c.host = host
+    return c
+
+
+def _rows(n: int | None = None):
+    frame = data.iris_frame().drop(columns=[data.TARGET])
+    return frame if n is None else frame.iloc[[0, 50, 100, 1, 149][:n]]
+
+
+def check_srv_1(ctx: RunContext) -> str:
+    client = _client(ctx)
+    out = []
+    for fmt in ("dataframe_split", "dataframe_records"):
+        try:
+            answer = client.predict_frame(_rows(5), fmt)
+        except MetroE2EError as exc:
+            raise _fail_from(exc, f"200 with predictions for a {fmt} request") from None
+        bad = [p for p in answer.predictions if p not in (0, 1, 2)]
+        if len(answer.predictions) != 5 or bad:
+            raise ClauseFailed("5 predictions, each an Iris class 0-2", f"{answer.predictions}", url=client.url)
+        out.append(f"{fmt} -> {answer.predictions}")
+    return "; ".join(out)
+
+
+def check_srv_2(ctx: RunContext) -> str:
+    payload = serving.dataframe_split(_rows(1))
+    no_host = _client(ctx, host=None).post(payload.body, payload.content_type)
+    reached = no_host.status_code == 200 and "predictions" in no_host.text
+    if reached:
+        raise ClauseFailed(
+            "a request without Host: mlflow-model.local not to reach the model",
+            "HTTP 200 with predictions",
+            url=no_host.url,
+            body=no_host.text,
+        )
+    base = ctx.config.serving_url.rsplit("/invocations", 1)[0]
+    redirect = _get(ctx, "SRV-2", base, headers={"Host": ctx.config.serving_host})
+    location = redirect.headers.get("Location", "")
+    if redirect.status_code not in (301, 302, 307, 308) or not location.endswith("/mlflow-model/"):
+        raise ClauseFailed(
+            f"{base} to redirect to {base}/",
+            f"HTTP {redirect.status_code} Location {location!r}",
+            url=base,
+            body=redirect.text,
+        )
+    return f"without the Host header: HTTP {no_host.status_code} (not the model); {base} -> {redirect.status_code} {location}"
+
+
+def check_srv_3(ctx: RunContext) -> str:
+    client = _client(ctx)
+    cases = [
+        ("malformed JSON", b"{not json", "application/json", 400),
+        ("no input key", b"{}", "application/json", 400),
+        (
+            "two input keys",
+            b'{"dataframe_split": {"columns": ["a"], "data": [[1]]}, "instances": [[1]]}',
+            "application/json",
+            400,
+        ),
+        ("wrong columns", b'{"dataframe_records": [{"wrong column": 1.0}]}', "application/json", 400),
+        ("unsupported content type", b"a=1", "application/x-www-form-urlencoded", 415),
+    ]
+    wrong = []
+    for name, body, content_type, want in cases:
+        r = client.post(body, content_type)
+        ctx.evidence("SRV-3", name, r)
+        code = None
+        try:
+            code = r.json().get("error_code")
+        except ValueError:
+            pass
+        if r.status_code != want or (want == 400 and not code):
+            wrong.append(f"{name}: HTTP {r.status_code} error_code={code}")
+    if wrong:
+        raise ClauseFailed(
+            "400 with a JSON error_code (415 for the content type), never 5xx", "; ".join(wrong), url=client.url
+        )
+    return "4 bad bodies -> 400 with error_code, form body -> 415"
+
+
+def check_srv_4(ctx: RunContext) -> str:
+    rows = _rows()
+    expected = [int(p) for p in ctx.results["latest_model"].predict(rows).tolist()]
+    try:
+        served = _client(ctx).predict_frame(rows).predictions
+    except MetroE2EError as exc:
+        raise _fail_from(exc, "predictions for all 150 rows") from None
+    diff = [i for i, (a, b) in enumerate(zip(served, expected, strict=False)) if a != b]
+    if len(served) != len(expected) or diff:
+        raise ClauseFailed(
+            "the served predictions to equal latest/'s model on 150 rows",
+            f"{len(diff)} differ (first rows {diff[:5]}); the server may serve a stale model",
+        )
+    return "150/150 predictions equal the model in latest/"
+
+
+def check_srv_5(ctx: RunContext) -> str:
+    config, result = ctx.results["promoted"]
+    state = ctx.restart_serving()
+    model = _load_latest(ctx)
+    rows = _rows()
+    deadline = time.monotonic() + 120
+    expected = [int(p) for p in model.predict(rows).tolist()]
+    last = "nothing yet"
+    while time.monotonic() < deadline:
+        try:
+            served = _client(ctx).predict_frame(rows).predictions
+            if served == expected:
+                return f"after restart ({state}) the endpoint serves {config.model_name} v{result.version}"
+            last = "different predictions"
+        except MetroE2EError as exc:
+            last = str(exc)
+        time.sleep(2)
+    raise ClauseFailed(f"the endpoint to serve v{result.version} after the restart", last, url=ctx.config.serving_url)
+
+
+def check_srv_6(ctx: RunContext) -> str:
+    client = _client(ctx)
+    payload = serving.dataframe_split(_rows(1))
+    times = []
+    for _ in range(50):
+        started = time.perf_counter()
+        client.predict(payload)
+        times.append((time.perf_counter() - started) * 1000)
+    p95 = statistics.quantiles(times, n=20)[-1]
+    if p95 > ctx.options.latency_budget_ms:
+        raise ClauseFailed(
+            f"p95 under {ctx.options.latency_budget_ms:.0f} ms",
+            f"p95 {p95:.0f} ms (median {statistics.median(times):.0f} ms)",
+            url=client.url,
+        )
+    return f"p95 {p95:.0f} ms, median {statistics.median(times):.0f} ms over 50 requests"
+
+
+CHECKS = {
+    "GW-1": check_gw_1,
+    "S3-1": check_s3_1,
+    "S3-2": check_s3_2,
+    "S3-3": check_s3_3,
+    "S3-4": check_s3_4,
+    "S3-5": check_s3_5,
+    "MLF-1": check_mlf_1,
+    "MLF-2": check_mlf_2,
+    "MLF-3": check_mlf_3,
+    "MLF-4": check_mlf_4,
+    "MLF-5": check_mlf_5,
+    "KFP-1": check_kfp_1,
+    "KFP-2": check_kfp_2,
+    "KFP-3": check_kfp_3,
+    "KFP-4": check_kfp_4,
+    "PRM-1": check_prm_1,
+    "PRM-2": check_prm_2,
+    "SRV-1": check_srv_1,
+    "SRV-2": check_srv_2,
+    "SRV-3": check_srv_3,
+    "SRV-4": check_srv_4,
+    "SRV-5": check_srv_5,
+    "SRV-6": check_srv_6,
+}

@@ -1,0 +1,175 @@
+"""What one conformance run shares between clauses: target, namespace, options, results, cleanup, evidence.
+
+Everything a check creates is recorded here and lives in the run's namespace
+(CONTRACT.md): S3 keys under ``metro-e2e/<run-id>/``, experiment and model
+``metro-e2e-<run-id>``, KFP pipeline ``metro-e2e-<run-id>``. ``cleanup()``
+deletes it all and returns what it could not delete (the report's
+``leftovers``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import shlex
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from metro_e2e.config import MetroConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LATENCY_BUDGET_MS = 250.0
+DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
+
+
+class ClauseFailed(AssertionError):
+    """A clause's promise was broken: what was expected, what came back, where."""
+
+    def __init__(self, expected: str, got: str, *, url: str | None = None, body: str | None = None) -> None:
+        self.expected, self.got, self.url, self.body = expected, got, url, body
+        text = f"expected {expected}; got {got}"
+        if url:
+            text += f" (at {url})"
+        if body:
+            text += f"; body: {body[:200]!r}"
+        super().__init__(text)
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Options:
+    allow_promote: bool = False
+    restart_serving: str | Callable[[], Any] | None = None
+    strict: bool = False
+    quick: bool = False
+    skip: tuple[str, ...] = ()
+    skip_reasons: dict[str, str] = field(default_factory=dict)
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
+    step_image: str | None = None
+    kfp_run_timeout_s: float = DEFAULT_KFP_RUN_TIMEOUT_S
+    evidence_dir: Path | None = None
+
+
+@dataclass
+class RunContext:
+    config: MetroConfig
+    options: Options = field(default_factory=Options)
+    run_id: str = field(default_factory=new_run_id)
+    s3_backend: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)  # what a clause hands its dependents
+    created: dict[str, list] = field(
+        default_factory=lambda: {"s3": [], "experiments": [], "models": [], "pipelines": []}
+    )
+    versions: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        return f"metro-e2e/{self.run_id}/"
+
+    @property
+    def name(self) -> str:
+        return f"metro-e2e-{self.run_id}"
+
+    def http(self) -> requests.Session:
+        return requests.Session()
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.config.connect_timeout, self.config.read_timeout)
+
+    def evidence(self, clause_id: str, what: str, response: requests.Response | None = None, text: str = "") -> None:
+        """Keep a request/response excerpt (secrets masked) under ``--evidence-dir``."""
+        if not self.options.evidence_dir:
+            return
+        folder = Path(self.options.evidence_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {"clause": clause_id, "what": what, "note": text}
+        if response is not None:
+            record.update(
+                method=response.request.method,
+                url=response.url,
+                status=response.status_code,
+                request_headers={k: v for k, v in response.request.headers.items() if k.lower() != "authorization"},
+                body_excerpt=response.text[:500],
+            )
+        line = self.config.mask(json.dumps(record))
+        with open(folder / f"{clause_id}.jsonl", "a") as out:
+            out.write(line + "\n")
+
+    def restart_serving(self) -> str:
+        action = self.options.restart_serving
+        if action is None:
+            raise RuntimeError("restart not configured")
+        if callable(action):
+            return str(action())
+        done = subprocess.run(shlex.split(action), capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise ClauseFailed(
+                "the --restart-serving command to succeed",
+                f"exit {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}",
+            )
+        return "restarted"
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
+
+
+def cleanup(ctx: RunContext) -> list[str]:
+    """Delete what the run created (its namespace only); return what could not be deleted or is still there."""
+    from metro_e2e import registry
+    from metro_e2e.errors import MetroE2EError
+    from metro_e2e.storage import Storage
+
+    leftovers: list[str] = []
+    storage = Storage(ctx.config)
+    for bucket in (ctx.config.data_bucket, ctx.config.models_bucket):
+        try:
+            storage.delete_prefix(bucket, ctx.namespace)
+            left = storage.list_keys(bucket, ctx.namespace)
+            leftovers += [f"s3://{bucket}/{k}" for k in left]
+        except MetroE2EError as exc:
+            if any(b == bucket for b, _ in ctx.created["s3"]):
+                leftovers.append(f"s3://{bucket}/{ctx.namespace} ({exc.message})")
+    if ctx.created["models"] or ctx.created["experiments"]:
+        client = registry.make_client(ctx.config)
+        for name in dict.fromkeys(ctx.created["models"]):
+            try:
+                with registry.tracking_errors(ctx.config, "delete a registered model"):
+                    client.delete_registered_model(name)
+            except MetroE2EError as exc:
+                if "RESOURCE_DOES_NOT_EXIST" not in str(exc) and "not found" not in str(exc).lower():
+                    leftovers.append(f"registered model {name} ({exc.message})")
+        for exp_id in dict.fromkeys(ctx.created["experiments"]):
+            try:
+                with registry.tracking_errors(ctx.config, "delete an experiment"):
+                    client.delete_experiment(exp_id)
+            except MetroE2EError as exc:
+                leftovers.append(f"experiment {exp_id} ({exc.message})")
+    if ctx.created["pipelines"] or ctx.created.get("kfp_experiments"):
+        from metro_e2e.kfp import Kfp
+
+        kfp = Kfp(ctx.config.kfp_url, connect_timeout=ctx.config.connect_timeout, read_timeout=ctx.config.read_timeout)
+        for pipeline_id in ctx.created["pipelines"]:
+            try:
+                kfp.delete_pipeline(pipeline_id)
+            except MetroE2EError as exc:
+                leftovers.append(f"KFP pipeline {pipeline_id} ({exc.message})")
+        for experiment_id in ctx.created.get("kfp_experiments", []):
+            try:
+                kfp.delete_experiment(experiment_id)
+            except MetroE2EError as exc:
+                leftovers.append(f"KFP experiment {experiment_id} ({exc.message})")
+    return leftovers
