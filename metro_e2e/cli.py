@@ -169,6 +169,39 @@ def _stack_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clauses(args: argparse.Namespace) -> int:
+    from metro_e2e.conformance.catalogue import markdown_table
+
+    print(markdown_table())
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from metro_e2e.conformance import runner
+
+    request = runner.CheckRequest(
+        url=args.url,
+        quick=args.quick,
+        skip=tuple(args.skip),
+        allow_promote=args.allow_promote,
+        restart_serving=args.restart_serving,
+        strict=args.strict,
+        report_json=args.report_json,
+        junit_xml=args.junit_xml,
+        evidence_dir=args.evidence_dir,
+        step_image=args.step_image,
+    )
+    if args.url:
+        load_config(cli={"url": args.url}, environ={})  # a malformed URL is one clear line, before anything runs
+    print(f"metro-e2e check: {'the local Metro stack' if not args.url else args.url}", flush=True)
+    code, report = runner.run(request)
+    print()
+    print(runner.table(report))
+    if args.report_json:
+        print(f"report: {args.report_json}")
+    return code
+
+
 def _existing(path: str) -> str:
     from pathlib import Path
 
@@ -187,6 +220,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"metro-e2e {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = sub.add_parser("check", help="prove every clause of the Metro contract against a platform")
+    check.add_argument("--url", default=None, help="gateway URL (default: start the local stack and check that)")
+    check.add_argument("--quick", action="store_true", help="only GW-1, S3-1, MLF-1, KFP-1, SRV-1")
+    check.add_argument(
+        "--skip",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="ID|PREFIX",
+        help="clauses (SRV-6) or components (KFP) to mark skipped",
+    )
+    check.add_argument("--allow-promote", action="store_true", help="run PRM-2 and SRV-5 (changes what is served)")
+    check.add_argument(
+        "--restart-serving",
+        default=None,
+        metavar="CMD",
+        help="command that restarts serving, e.g. 'kubectl rollout restart deployment "
+        "mlflow-model-deployment -n kubeflow' (the local stack restarts its own)",
+    )
+    check.add_argument("--strict", action="store_true", help="advisory clauses fail instead of warn")
+    check.add_argument("--report-json", default=None, metavar="PATH")
+    check.add_argument("--junit-xml", default=None, metavar="PATH")
+    check.add_argument("--evidence-dir", default=None, metavar="DIR")
+    check.add_argument("--step-image", default=None, metavar="IMAGE", help="step image for KFP-2..4")
+    check.set_defaults(func=_check)
+    clauses = sub.add_parser("clauses", help="print the contract's clause table (markdown)")
+    clauses.set_defaults(func=_clauses)
     demo = sub.add_parser("demo", help="run the whole Iris workflow in-process (moto S3, sqlite MLflow)")
     demo.set_defaults(func=_demo)
     cfg = sub.add_parser("config", help="print every setting, its value and where it came from (secrets masked)")

@@ -18,7 +18,7 @@ def _setup_commands() -> list[str]:
 
 def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     main_job, tests = _setup_commands()
-    assert main_job.endswith("metro-e2e demo")
+    assert main_job.endswith("metro-e2e check")
     assert "pytest" in tests
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci, "README command (b) must appear verbatim in .ci/run"

@@ -1,0 +1,160 @@
+"""The conformance engine without a platform: catalogue, verdict rules, report schema, marker discipline."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from metro_e2e.conformance import catalogue, engine
+from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
+from metro_e2e.conformance.context import Options
+from metro_e2e.conformance.engine import BLOCKED, FAILED, PASSED, SKIPPED, WARNED, ClauseResult, gate
+
+ROOT = Path(__file__).resolve().parents[2]
+pytest_plugins = ["pytester"]
+
+
+def _contract_rows() -> list[list[str]]:
+    for candidate in (ROOT.parent / "shared" / "CONTRACT.md", ROOT / "CONTRACT.md"):
+        if candidate.exists():
+            text = candidate.read_text()
+            return [
+                [c.strip() for c in line.strip().strip("|").split("|")]
+                for line in text.splitlines()
+                if re.match(r"^\| [A-Z0-9]+-\d ", line)
+            ]
+    pytest.skip("CONTRACT.md is not beside this checkout (../shared/CONTRACT.md)")
+
+
+def test_catalogue_is_contract_md():
+    rows = _contract_rows()
+    assert [r[0] for r in rows] == [c.id for c in CLAUSES]
+    for row, clause in zip(rows, CLAUSES, strict=True):
+        deps = tuple(d.strip() for d in row[3].split(",") if d.strip())
+        assert (row[1], row[2], deps, row[4]) == (clause.level, clause.mode, clause.depends_on, clause.promise)
+
+
+def test_dependencies_come_first_in_catalogue_order():
+    seen = set()
+    for clause in CLAUSES:
+        assert set(clause.depends_on) <= seen, clause.id
+        seen.add(clause.id)
+
+
+def test_readme_clause_table_is_generated_from_the_catalogue():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- clauses:start -->\n", 1)[1].split("\n<!-- clauses:end -->", 1)[0]
+    assert block == catalogue.markdown_table(), "refresh the README table with `metro-e2e clauses`"
+
+
+def _ok(*ids):
+    return {i: ClauseResult(i, BY_ID[i].level, BY_ID[i].mode, PASSED, "") for i in ids}
+
+
+def test_failed_dependency_blocks_and_skipped_dependency_skips():
+    results = _ok("GW-1")
+    results["S3-1"] = ClauseResult("S3-1", "core", "read", FAILED, "refused")
+    assert gate(BY_ID["S3-2"], Options(), results) == (BLOCKED, "depends on S3-1, which failed")
+    results["S3-2"] = ClauseResult("S3-2", "core", "read", BLOCKED, "x")
+    assert gate(BY_ID["S3-3"], Options(), results)[0] == BLOCKED
+    results = _ok("GW-1")
+    results["KFP-1"] = ClauseResult("KFP-1", "core", "read", SKIPPED, "--skip KFP")
+    verdict, reason = gate(BY_ID["KFP-2"], Options(step_image="img"), results)
+    assert verdict == SKIPPED and "KFP-1" in reason
+
+
+@pytest.mark.parametrize(
+    ("options", "clause_id", "words"),
+    [
+        (Options(), "PRM-2", "--allow-promote"),
+        (Options(allow_promote=True), "SRV-5", "--restart-serving"),
+        (Options(quick=True), "S3-2", "--quick"),
+        (Options(skip=("KFP",)), "KFP-1", "--skip KFP"),
+        (Options(skip=("SRV-6",)), "SRV-6", "--skip SRV-6"),
+        (Options(), "KFP-2", "--step-image"),
+    ],
+)
+def test_skips_name_the_enabling_option(options, clause_id, words):
+    verdict, reason = gate(BY_ID[clause_id], options, _ok(*[c.id for c in CLAUSES]))
+    assert verdict == SKIPPED and words in reason
+
+
+def test_quick_runs_only_the_quick_clauses():
+    runs = [c.id for c in CLAUSES if gate(c, Options(quick=True), _ok(*[x.id for x in CLAUSES])) is None]
+    assert runs == list(catalogue.QUICK)
+
+
+def test_verdicts_and_exit_code():
+    assert engine.verdict(BY_ID["S3-5"], False, strict=False) == WARNED
+    assert engine.verdict(BY_ID["S3-5"], False, strict=True) == FAILED
+    assert engine.verdict(BY_ID["S3-1"], False, strict=False) == FAILED
+    warned = [ClauseResult("S3-5", "advisory", "read", WARNED, "")]
+    assert engine.exit_code(warned, strict=False) == 0 and engine.exit_code(warned, strict=True) == 1
+    assert engine.exit_code([ClauseResult("S3-2", "core", "read", BLOCKED, "")], strict=False) == 1
+    assert engine.exit_code([ClauseResult("KFP-1", "core", "read", SKIPPED, "")], strict=True) == 0
+
+
+def test_report_schema_accepts_a_report_and_rejects_a_bad_verdict():
+    jsonschema = pytest.importorskip("jsonschema")
+    from metro_e2e.config import load_config
+    from metro_e2e.conformance.context import RunContext
+    from metro_e2e.conformance.report import SCHEMA, build_report
+    from metro_e2e.pytest_plugin import MetroRun
+
+    run = MetroRun(RunContext(config=load_config(environ={})))
+    run.results = _ok("GW-1")
+    report = build_report(run)
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.validate(report, schema)
+    assert [c["id"] for c in report["clauses"]] == [c.id for c in CLAUSES]
+    assert report["clauses"][1]["verdict"] == SKIPPED and "not run" in report["clauses"][1]["detail"]
+    report["clauses"][0]["verdict"] = "ok"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report, schema)
+
+
+def test_unknown_clause_id_is_a_usage_error(pytester):
+    pytester.makepyfile('import pytest\n\n@pytest.mark.clause("GW-9")\ndef test_x():\n    pass\n')
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown clause*GW-9*"])
+
+
+def test_a_clause_without_a_test_is_a_usage_error(pytester):
+    pytester.makepyfile('import pytest\n\n@pytest.mark.clause("GW-1")\ndef test_x():\n    pass\n')
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*clauses without a test: S3-1, S3-2*"])
+
+
+def test_a_clause_claimed_twice_is_a_usage_error(pytester):
+    body = "\n".join(f'@pytest.mark.clause("{c.id}")\ndef test_{i}():\n    pass\n' for i, c in enumerate(CLAUSES))
+    body += '\n@pytest.mark.clause("GW-1")\ndef test_again():\n    pass\n'
+    pytester.makepyfile("import pytest\n\n" + body)
+    result = pytester.runpytest("--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*clause GW-1 is claimed twice*"])
+
+
+def test_check_options_are_validated():
+    from metro_e2e.conformance.runner import CheckRequest, validate
+    from metro_e2e.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--skip XYZ names no clause"):
+        validate(CheckRequest(skip=("XYZ",)))
+    with pytest.raises(ConfigError, match="--quick checks only"):
+        validate(CheckRequest(quick=True, allow_promote=True))
+    with pytest.raises(ConfigError, match="add --allow-promote"):
+        validate(CheckRequest(restart_serving="true"))
+    validate(CheckRequest(skip=("KFP", "SRV-6")))
+
+
+def test_every_clause_has_a_check_and_a_test():
+    from metro_e2e.conformance import checks, suite
+
+    assert set(checks.CHECKS) == set(BY_ID)
+    claimed = {f.pytestmark[0].args[0] for n, f in vars(suite).items() if n.startswith("test_")}
+    assert claimed == set(BY_ID)
