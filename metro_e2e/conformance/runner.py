@@ -26,6 +26,7 @@ class CheckRequest:
     junit_xml: str | None = None
     evidence_dir: str | None = None
     step_image: str | None = None
+    latency_budget_ms: float | None = None
 
 
 def validate(request: CheckRequest) -> None:
@@ -64,6 +65,8 @@ def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]
         str(workdir),
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:warnings",
         "-q",
         "--no-header",
         "--tb=no",
@@ -86,6 +89,8 @@ def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]
         "--metro-strict": request.strict,
     }
     argv += [flag for flag, on in flags.items() if on]
+    if request.latency_budget_ms is not None:
+        argv += ["--metro-latency-budget-ms", str(request.latency_budget_ms)]
     for option, value in (
         ("--metro-restart-serving", request.restart_serving),
         ("--junitxml", request.junit_xml),

@@ -30,6 +30,7 @@ class GatewayRoutes:
     s3_access_key: str | None = None  # set: refuse anonymous S3 requests and other access keys
     serving_host: str = SERVING_HOST
     serving_redirect: bool = True
+    serving_route: bool = True  # False: no Host-based model route (a deliberately broken gateway)
     resolver: str | None = None  # a DNS server: resolve upstream names at run time (docker-compose)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ class StackOptions:
     run_dir: Path | None = None
     enforce_s3_auth: bool = True
     serving_redirect: bool = True
+    serving_route: bool = True
     seed_model: bool = False  # train, register and promote iris-model, then restart serving
 
 
@@ -136,16 +138,7 @@ class LocalStack:
         mlflow_server.wait_mlflow(service)
 
     def _start_gateway(self, s3_url: str) -> None:
-        enforce = self.options.enforce_s3_auth and self.s3_choice.backend == "moto"  # MinIO enforces it itself
-        routes = gateway.GatewayRoutes(
-            listen=f"127.0.0.1:{self.ports['gateway']}",
-            s3=s3_url.removeprefix("http://"),
-            mlflow=f"127.0.0.1:{self.ports['mlflow']}",
-            model=f"127.0.0.1:{self.ports['serving']}",
-            s3_backend=self.s3_choice.backend,
-            s3_access_key=DEFAULT_ACCESS_KEY if enforce else None,
-            serving_redirect=self.options.serving_redirect,
-        )
+        routes = self._routes(s3_url)
         service = gateway.gateway_service(routes, run_dir=self.run_dir, log_dir=self.log_dir)
         self.services["gateway"] = service.start()
         # nginx itself answers /pipeline (503 + JSON), so this proves the gateway is up without the upstreams
@@ -154,6 +147,36 @@ class LocalStack:
             http_probe(self.gateway_url + "/pipeline", expect_status=503),
             expected="nginx answering",
             deadline_s=15.0,
+        )
+
+    def reconfigure_gateway(self, **changes) -> None:
+        """Change gateway routes (e.g. ``serving_redirect=False``) and reload nginx, as a broken platform would."""
+        import dataclasses
+        import signal
+
+        self.options = dataclasses.replace(self.options, **changes)
+        service = self.services["gateway"]
+        conf = self.run_dir / "gateway" / "nginx.conf"
+        user = "root" if os.geteuid() == 0 else None
+        conf.write_text(
+            gateway.render(
+                self._routes(self.services["s3"].url), run_dir=str(conf.parent), log_dir=str(self.log_dir), user=user
+            )
+        )
+        os.kill(service.pid, signal.SIGHUP)
+        time.sleep(1.0)  # nginx starts new workers with the new config, then retires the old ones
+
+    def _routes(self, s3_url: str) -> gateway.GatewayRoutes:
+        enforce = self.options.enforce_s3_auth and self.s3_choice.backend == "moto"  # MinIO enforces it itself
+        return gateway.GatewayRoutes(
+            listen=f"127.0.0.1:{self.ports['gateway']}",
+            s3=s3_url.removeprefix("http://"),
+            mlflow=f"127.0.0.1:{self.ports['mlflow']}",
+            model=f"127.0.0.1:{self.ports['serving']}",
+            s3_backend=self.s3_choice.backend,
+            s3_access_key=DEFAULT_ACCESS_KEY if enforce else None,
+            serving_redirect=self.options.serving_redirect,
+            serving_route=self.options.serving_route,
         )
 
     # -- views ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,216 @@
+"""`metro-e2e check` against the local stack, healthy and deliberately broken.
+
+Each broken platform must fail exactly the clause it breaks and block that
+clause's dependents; the healthy one passes. One seeded stack serves the
+module: each test breaks it, checks, and repairs it in ``finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from metro_e2e import data, promotion, training
+from metro_e2e.storage import Storage
+
+pytestmark = pytest.mark.xdist_group("metro-stack")
+SCHEMA = Path(__file__).resolve().parents[2] / "metro_e2e" / "conformance" / "report.schema.json"
+
+
+@pytest.fixture(scope="module")
+def metro_check_stack(tmp_path_factory):
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    with LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("check-stack"), seed_model=True)) as stack:
+        yield stack
+
+
+def check(tmp_path, *args: str, env: dict | None = None) -> tuple[int, dict, str]:
+    report = tmp_path / "report.json"
+    argv = [sys.executable, "-m", "metro_e2e.cli", "check", "--report-json", str(report), *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+    assert report.exists(), done.stdout[-2000:] + done.stderr[-2000:]
+    return done.returncode, json.loads(report.read_text()), done.stdout + done.stderr
+
+
+def verdicts(report: dict) -> dict[str, str]:
+    return {c["id"]: c["verdict"] for c in report["clauses"]}
+
+
+def detail(report: dict, clause_id: str) -> str:
+    return next(c["detail"] for c in report["clauses"] if c["id"] == clause_id)
+
+
+def test_healthy_local_stack_passes_and_reports_validate(metro_check_stack, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    junit = tmp_path / "junit.xml"
+    code, report, out = check(
+        tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP", "--junit-xml", str(junit)
+    )
+    assert code == 0, out[-3000:]
+    v = verdicts(report)
+    core_non_kfp = [
+        c
+        for c in report["clauses"]
+        if c["level"] == "core" and not c["id"].startswith("KFP") and c["mode"] != "promote"
+    ]
+    assert all(c["verdict"] == "passed" for c in core_non_kfp), v
+    assert v["S3-5"] == "warned" and v["PRM-2"] == "skipped" and v["KFP-1"] == "skipped"
+    assert report["leftovers"] == []
+    jsonschema.validate(report, json.loads(SCHEMA.read_text()))
+    cases = ET.parse(junit).getroot().iter("testcase")
+    props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert {p["clause"] for p in props} == set(v) and all("verdict" in p for p in props)
+    assert "minio123" not in out and "minio123" not in junit.read_text()
+
+
+def test_wrong_credentials_fail_s3_1_and_block_its_dependents(metro_check_stack, tmp_path):
+    code, report, _ = check(
+        tmp_path,
+        "--url",
+        metro_check_stack.gateway_url,
+        "--skip",
+        "KFP",
+        env={"METRO_S3_ACCESS_KEY": "not-minio", "METRO_S3_SECRET_KEY": "wrong-secret-7"},
+    )
+    v = verdicts(report)
+    assert code == 1
+    assert v["S3-1"] == "failed" and "InvalidAccessKeyId" in detail(report, "S3-1")
+    assert {v[c] for c in ("S3-2", "S3-3", "S3-4", "S3-5", "MLF-4", "MLF-5", "PRM-1", "SRV-4")} == {"blocked"}
+    assert v["GW-1"] == v["MLF-1"] == v["SRV-1"] == "passed"
+    assert "wrong-secret-7" not in json.dumps(report)
+
+
+def test_unreachable_gateway_fails_gw_1_within_the_timeout(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, report, _ = check(tmp_path, "--url", f"http://127.0.0.1:{port}", "--quick")
+    v = verdicts(report)
+    assert code == 1 and v["GW-1"] == "failed"
+    assert {v[c] for c in ("S3-1", "MLF-1", "KFP-1", "SRV-1")} == {"blocked"}
+    assert all(c["duration_s"] < 15 for c in report["clauses"])
+
+
+def test_missing_bucket_fails_s3_2(metro_check_stack, tmp_path):
+    storage = Storage(metro_check_stack.config())
+    storage.delete_prefix("ml-data", "")
+    storage.client.delete_bucket(Bucket="ml-data")
+    try:
+        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+    finally:
+        storage.create_bucket("ml-data")
+    v = verdicts(report)
+    assert code == 1 and v["S3-2"] == "failed" and "missing: ml-data" in detail(report, "S3-2")
+    assert v["S3-3"] == v["MLF-4"] == v["PRM-1"] == "blocked"
+
+
+def test_empty_latest_fails_prm_1_and_blocks_srv_4(metro_check_stack, tmp_path):
+    storage = Storage(metro_check_stack.config())
+    saved = {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
+    storage.delete_keys("ml-models", list(saved))
+    try:
+        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+    finally:
+        for key, body in saved.items():
+            storage.put_bytes("ml-models", key, body)
+    v = verdicts(report)
+    assert code == 1 and v["PRM-1"] == "failed" and "nothing there" in detail(report, "PRM-1")
+    assert v["SRV-4"] == "blocked" and v["SRV-1"] == "passed"
+
+
+def test_stale_model_fails_srv_4(metro_check_stack, tmp_path):
+    config = metro_check_stack.config(experiment="stale", model_name="stale-model")
+    frame = data.iris_frame()
+    frame["target"] = (frame["target"] + 1) % 3  # a model that disagrees with the served one on every row
+    result = training.train(config, data.split(frame))
+    try:
+        promotion.promote(config, version=result.version)  # promoted, but serving is not restarted
+        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+    finally:
+        metro_check_stack.seed_model()
+    v = verdicts(report)
+    assert code == 1 and v["SRV-4"] == "failed" and "stale" in detail(report, "SRV-4")
+    assert v["PRM-1"] == v["SRV-1"] == "passed"
+
+
+def test_gateway_without_the_redirect_fails_srv_2(metro_check_stack, tmp_path):
+    metro_check_stack.reconfigure_gateway(serving_redirect=False)
+    try:
+        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+    finally:
+        metro_check_stack.reconfigure_gateway(serving_redirect=True)
+    v = verdicts(report)
+    assert code == 1 and v["SRV-2"] == "failed" and "HTTP 404" in detail(report, "SRV-2")
+    assert v["SRV-1"] == "passed"
+
+
+def test_gateway_without_host_routing_fails_srv_1(metro_check_stack, tmp_path):
+    metro_check_stack.reconfigure_gateway(serving_route=False)
+    try:
+        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+    finally:
+        metro_check_stack.reconfigure_gateway(serving_route=True)
+    v = verdicts(report)
+    assert code == 1 and v["SRV-1"] == "failed"
+    assert {v[c] for c in ("SRV-2", "SRV-3", "SRV-4", "SRV-6")} == {"blocked"}
+
+
+class _Answers500OnBadInput(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.end_headers()
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            parsed = json.loads(body)
+            rows = parsed["dataframe_split"]["data"] if "dataframe_split" in parsed else parsed["dataframe_records"]
+            answer, status = json.dumps({"predictions": [0] * len(rows)}).encode(), 200
+        except (ValueError, KeyError, TypeError):
+            answer, status = b'{"error": "internal"}', 500
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_model_server_answering_500_fails_srv_3(metro_check_stack, tmp_path):
+    metro_check_stack.serving.stop()
+    server = ThreadingHTTPServer(("127.0.0.1", metro_check_stack.serving.port), _Answers500OnBadInput)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+    finally:
+        server.shutdown()
+        server.server_close()
+        metro_check_stack.serving.start()
+    v = verdicts(report)
+    assert code == 1 and v["SRV-3"] == "failed" and "HTTP 500" in detail(report, "SRV-3")
+    assert v["SRV-1"] == "passed"
+
+
+def test_latency_budget_warns_and_fails_under_strict(metro_check_stack, tmp_path):
+    args = ["--url", metro_check_stack.gateway_url, "--quick", "--skip", "KFP"]
+    code, report, _ = check(tmp_path, *args)
+    assert code == 0 and verdicts(report)["SRV-6"] == "skipped"  # not part of --quick
+    full = ["--url", metro_check_stack.gateway_url, "--skip", "KFP", "S3", "MLF", "PRM", "--latency-budget-ms", "0.01"]
+    code, report, _ = check(tmp_path, *full)
+    assert code == 0 and verdicts(report)["SRV-6"] == "warned" and "p95" in detail(report, "SRV-6")
+    code, report, _ = check(tmp_path, *full, "--strict")
+    assert code == 1 and verdicts(report)["SRV-6"] == "failed"
