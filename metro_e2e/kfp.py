@@ -116,11 +116,15 @@ class Kfp:
         client = holder["client"]
         api_client = getattr(getattr(client, "_run_api", None), "api_client", None)
         if api_client is not None:  # every later request gets a connect/read timeout
-            import urllib3
+            rest = api_client.rest_client
+            unbounded = rest.request
+            timeout = self.timeout
 
-            api_client.rest_client.pool_manager = urllib3.PoolManager(
-                timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]), retries=False
-            )
+            def request(*args, _request_timeout=None, **kwargs):
+                # kfp_server_api passes timeout=None to urllib3 unless a call sets one; set it for every call
+                return unbounded(*args, _request_timeout=_request_timeout or timeout, **kwargs)
+
+            rest.request = request
         self._client = client
         return client
 

@@ -1,0 +1,134 @@
+"""A fake KFP v2beta1 REST server on loopback: the calls metro_e2e.kfp makes, and the ways a backend misbehaves.
+
+``outcome`` decides how runs end (SUCCEEDED, FAILED with a failing task, CANCELED, or never);
+``hang`` makes chosen endpoints sleep past any client timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeKfp:
+    def __init__(self, *, outcome: str = "SUCCEEDED", polls_before_end: int = 2, hang: tuple[str, ...] = ()) -> None:
+        self.outcome = outcome
+        self.polls_before_end = polls_before_end
+        self.hang = hang
+        self.pipelines: dict[str, dict] = {}
+        self.runs: dict[str, dict] = {}
+        self.calls: list[str] = []
+        self.polls: dict[str, int] = {}
+        self.stop_event = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _route(self, method: str) -> None:
+                path = self.path.split("?", 1)[0].removeprefix("/pipeline")
+                fake.calls.append(f"{method} {path}")
+                for name in fake.hang:
+                    if name in path:
+                        fake.stop_event.wait(60)
+                        return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, answer = fake.handle(method, path, self.path, body)
+                self._send(status, answer)
+
+            def do_GET(self):  # noqa: N802
+                self._route("GET")
+
+            def do_POST(self):  # noqa: N802
+                self._route("POST")
+
+            def do_DELETE(self):  # noqa: N802
+                self._route("DELETE")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/pipeline"
+
+    def __enter__(self) -> FakeKfp:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, method: str, path: str, raw_path: str, body: bytes):  # noqa: C901 - one fake, many routes
+        api = "/apis/v2beta1"
+        if path == f"{api}/healthz":
+            return 200, {"commit_sha": "fake", "tag_name": "2.4.0", "multi_user": False}
+        if path == f"{api}/pipelines/upload" and method == "POST":
+            name = re.search(r"name=([^&]+)", raw_path)
+            pid, vid = uuid.uuid4().hex, uuid.uuid4().hex
+            self.pipelines[pid] = {"pipeline_id": pid, "display_name": name.group(1) if name else "p", "version": vid}
+            return 200, {"pipeline_id": pid, "display_name": self.pipelines[pid]["display_name"]}
+        m = re.fullmatch(rf"{api}/pipelines/([^/]+)/versions", path)
+        if m and method == "GET":
+            p = self.pipelines.get(m.group(1))
+            if not p:
+                return 404, {"error": "no such pipeline"}
+            return 200, {
+                "pipeline_versions": [{"pipeline_id": p["pipeline_id"], "pipeline_version_id": p["version"]}],
+                "total_size": 1,
+            }
+        m = re.fullmatch(rf"{api}/pipelines/([^/]+)/versions/([^/]+)", path)
+        if m and method == "DELETE":
+            return 200, {}
+        m = re.fullmatch(rf"{api}/pipelines/([^/]+)", path)
+        if m and method == "DELETE":
+            self.pipelines.pop(m.group(1), None)
+            return 200, {}
+        if path == f"{api}/experiments" and method == "GET":
+            return 200, {"experiments": [], "total_size": 0}
+        if path == f"{api}/experiments" and method == "POST":
+            return 200, {"experiment_id": uuid.uuid4().hex, "display_name": json.loads(body).get("display_name")}
+        m = re.fullmatch(rf"{api}/experiments/([^/]+)", path)
+        if m and method == "DELETE":
+            return 200, {}
+        if path == f"{api}/runs" and method == "POST":
+            rid = uuid.uuid4().hex
+            self.runs[rid] = {"run_id": rid, "display_name": json.loads(body).get("display_name"), "state": "PENDING"}
+            return 200, self.runs[rid]
+        m = re.fullmatch(rf"{api}/runs/([^/]+)", path)
+        if m and method == "GET":
+            return 200, self._poll(m.group(1))
+        return 404, {"error": f"fake KFP has no route {method} {path}"}
+
+    def _poll(self, run_id: str) -> dict:
+        run = dict(self.runs[run_id])
+        self.polls[run_id] = self.polls.get(run_id, 0) + 1
+        if self.outcome == "NEVER" or self.polls[run_id] <= self.polls_before_end:
+            run["state"] = "RUNNING"
+            return run
+        run["state"] = self.outcome
+        tasks = [{"display_name": "load-data", "state": "SUCCEEDED"}]
+        if self.outcome == "FAILED":
+            tasks.append(
+                {
+                    "display_name": "train-model",
+                    "state": "FAILED",
+                    "error": {"code": 2, "message": "train: error: cannot train: MLflow did not answer"},
+                }
+            )
+        if self.outcome == "CANCELED":
+            tasks.append({"display_name": "train-model", "state": "CANCELED"})
+        run["run_details"] = {"task_details": tasks}
+        return run
