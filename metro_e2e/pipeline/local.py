@@ -127,9 +127,10 @@ class LocalRunner:
         run_dir: Path,
         task_timeout: float = DEFAULT_TASK_TIMEOUT,
         env: Mapping[str, str] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.pipeline = pipeline
-        self.run_id = f"local-{uuid.uuid4().hex[:12]}"
+        self.run_id = run_id or f"local-{uuid.uuid4().hex[:12]}"
         self.run_dir = Path(run_dir) / self.run_id
         self.task_timeout = task_timeout
         self.env = dict(os.environ if env is None else env)

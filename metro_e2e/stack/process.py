@@ -133,7 +133,7 @@ class Probe:
 def http_probe(
     url: str,
     *,
-    expect_status: int = 200,
+    expect_status: int | None = 200,  # None: any HTTP answer
     headers: Mapping[str, str] | None = None,
     check: Callable[[requests.Response], bool] | None = None,
     timeout: float = 2.0,
@@ -143,7 +143,7 @@ def http_probe(
             r = requests.get(url, headers=dict(headers or {}), timeout=timeout, allow_redirects=False)
         except requests.RequestException as exc:
             return Probe(False, f"{type(exc).__name__}")
-        ok = r.status_code == expect_status and (check is None or check(r))
+        ok = (expect_status is None or r.status_code == expect_status) and (check is None or check(r))
         return Probe(ok, f"HTTP {r.status_code} {r.text[:120]!r}")
 
     return probe

@@ -40,6 +40,7 @@ class StackOptions:
     enforce_s3_auth: bool = True
     serving_redirect: bool = True
     serving_route: bool = True
+    kfp: str | None = None  # host:port of a KFP API (e.g. a fake) for the gateway's /pipeline route
     seed_model: bool = False  # train, register and promote iris-model, then restart serving
 
 
@@ -141,10 +142,10 @@ class LocalStack:
         routes = self._routes(s3_url)
         service = gateway.gateway_service(routes, run_dir=self.run_dir, log_dir=self.log_dir)
         self.services["gateway"] = service.start()
-        # nginx itself answers /pipeline (503 + JSON), so this proves the gateway is up without the upstreams
+        # any HTTP answer proves nginx is up (locally /pipeline is answered by nginx itself)
         wait_ready(
             service,
-            http_probe(self.gateway_url + "/pipeline", expect_status=503),
+            http_probe(self.gateway_url + "/pipeline", expect_status=None),
             expected="nginx answering",
             deadline_s=15.0,
         )
@@ -177,6 +178,7 @@ class LocalStack:
             s3_access_key=DEFAULT_ACCESS_KEY if enforce else None,
             serving_redirect=self.options.serving_redirect,
             serving_route=self.options.serving_route,
+            kfp=self.options.kfp,
         )
 
     # -- views ---------------------------------------------------------------------------------------------------
@@ -185,7 +187,8 @@ class LocalStack:
 
     def config(self, **settings) -> MetroConfig:
         """Settings for a client of this stack: every endpoint through the gateway."""
-        return load_config(cli={"url": self.gateway_url, **settings}, environ={})
+        # "in-cluster" for the local stack is the gateway itself (pipeline steps run on this machine)
+        return load_config(cli={"url": self.gateway_url, "in_cluster_url": self.gateway_url, **settings}, environ={})
 
     def hostname_client(self, **settings) -> tuple[MetroConfig, dict[str, str]]:
         """Settings that name the gateway ``metro-gateway.test`` and the proxy environment that makes that resolve.
@@ -237,7 +240,9 @@ class LocalStack:
             "s3_backend": self.s3_choice.backend,
             "s3_backend_reason": self.s3_choice.reason,
             "mlflow_server": self.profile.version,
-            "kfp": KFP_STATUS,
+            "kfp": f"routed to {self.options.kfp} (not a KFP backend of this stack)"
+            if self.options.kfp
+            else KFP_STATUS,
             "started_in_s": None if self.started_s is None else round(self.started_s, 1),
             "services": services,
         }

@@ -6,16 +6,31 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# execute(pipeline_yaml, parameters, run_id) -> (state, failing task or None, error or None)
+Executor = Callable[[str, dict, str], tuple[str, str | None, str | None]]
 
 
 class FakeKfp:
-    def __init__(self, *, outcome: str = "SUCCEEDED", polls_before_end: int = 2, hang: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        outcome: str = "SUCCEEDED",
+        polls_before_end: int = 2,
+        hang: tuple[str, ...] = (),
+        execute: Executor | None = None,
+    ) -> None:
         self.outcome = outcome
+        self.execute = execute
+        self.finished: dict[str, tuple[str, str | None, str | None]] = {}
         self.polls_before_end = polls_before_end
         self.hang = hang
         self.pipelines: dict[str, dict] = {}
@@ -46,7 +61,15 @@ class FakeKfp:
                         return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, answer = fake.handle(method, path, self.path, body)
+                if path in ("", "/"):  # the UI
+                    raw = b"<html><body>Kubeflow Pipelines (fake)</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                    return
+                status, answer = fake.handle(method, path, self.path, body, self.headers.get("Content-Type", ""))
                 self._send(status, answer)
 
             def do_GET(self):  # noqa: N802
@@ -71,14 +94,19 @@ class FakeKfp:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(self, method: str, path: str, raw_path: str, body: bytes):  # noqa: C901 - one fake, many routes
+    def handle(self, method: str, path: str, raw_path: str, body: bytes, content_type: str = ""):  # noqa: C901
         api = "/apis/v2beta1"
         if path == f"{api}/healthz":
             return 200, {"commit_sha": "fake", "tag_name": "2.4.0", "multi_user": False}
         if path == f"{api}/pipelines/upload" and method == "POST":
             name = re.search(r"name=([^&]+)", raw_path)
             pid, vid = uuid.uuid4().hex, uuid.uuid4().hex
-            self.pipelines[pid] = {"pipeline_id": pid, "display_name": name.group(1) if name else "p", "version": vid}
+            self.pipelines[pid] = {
+                "pipeline_id": pid,
+                "display_name": name.group(1) if name else "p",
+                "version": vid,
+                "yaml": _uploaded_file(body, content_type),
+            }
             return 200, {"pipeline_id": pid, "display_name": self.pipelines[pid]["display_name"]}
         m = re.fullmatch(rf"{api}/pipelines/([^/]+)/versions", path)
         if m and method == "GET":
@@ -105,7 +133,17 @@ class FakeKfp:
             return 200, {}
         if path == f"{api}/runs" and method == "POST":
             rid = uuid.uuid4().hex
-            self.runs[rid] = {"run_id": rid, "display_name": json.loads(body).get("display_name"), "state": "PENDING"}
+            request = json.loads(body)
+            self.runs[rid] = {"run_id": rid, "display_name": request.get("display_name"), "state": "PENDING"}
+            if self.execute:
+                pid = request.get("pipeline_version_reference", {}).get("pipeline_id")
+                params = request.get("runtime_config", {}).get("parameters", {})
+                yaml_text = self.pipelines[pid]["yaml"]
+
+                def run() -> None:
+                    self.finished[rid] = self.execute(yaml_text, params, rid)
+
+                threading.Thread(target=run, daemon=True).start()
             return 200, self.runs[rid]
         m = re.fullmatch(rf"{api}/runs/([^/]+)", path)
         if m and method == "GET":
@@ -114,6 +152,15 @@ class FakeKfp:
 
     def _poll(self, run_id: str) -> dict:
         run = dict(self.runs[run_id])
+        if self.execute:
+            if run_id not in self.finished:
+                run["state"] = "RUNNING"
+                return run
+            state, task, error = self.finished[run_id]
+            run["state"] = state
+            details = [{"display_name": task, "state": "FAILED", "error": {"message": error}}] if task else []
+            run["run_details"] = {"task_details": details}
+            return run
         self.polls[run_id] = self.polls.get(run_id, 0) + 1
         if self.outcome == "NEVER" or self.polls[run_id] <= self.polls_before_end:
             run["state"] = "RUNNING"
@@ -132,3 +179,31 @@ class FakeKfp:
             tasks.append({"display_name": "train-model", "state": "CANCELED"})
         run["run_details"] = {"task_details": tasks}
         return run
+
+
+def _uploaded_file(body: bytes, content_type: str) -> str:
+    """The file of a multipart/form-data upload (kfp.Client sends the YAML as ``uploadfile``)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    for part in message.iter_parts():
+        if part.get_filename() or part.get_param("name", header="content-disposition") == "uploadfile":
+            return part.get_payload(decode=True).decode()
+    return ""
+
+
+def local_executor(env: dict[str, str], run_dir) -> Executor:
+    """Run the uploaded pipeline with metro-e2e's local runner, the KFP run id as the pipeline job id."""
+    from metro_e2e.errors import PipelineError
+    from metro_e2e.pipeline.local import LocalRunner
+    from metro_e2e.pipeline.spec import parse
+
+    def execute(yaml_text: str, params: dict, run_id: str):
+        runner = LocalRunner(parse(yaml_text), run_dir=run_dir, env=env, run_id=run_id)
+        try:
+            runner.run(params)
+        except PipelineError as exc:
+            return "FAILED", exc.task, exc.message.splitlines()[0]
+        return "SUCCEEDED", None, None
+
+    return execute

@@ -1,0 +1,62 @@
+"""The KFP clauses through `metro-e2e check`, against the local stack with a fake KFP behind its gateway.
+
+The fake accepts the compiled pipeline and, for each run, executes it with
+metro-e2e's local runner (the KFP run id as the pipeline job id), so KFP-3
+and KFP-4 see a real pipeline run register a real model version.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .fake_kfp import FakeKfp, local_executor
+from .test_check import check, detail, verdicts
+
+pytestmark = pytest.mark.xdist_group("metro-stack")
+
+
+def _stack(tmp_path_factory, fake: FakeKfp):
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    kfp = fake.url.removeprefix("http://").split("/", 1)[0]
+    return LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("kfp-stack"), seed_model=True, kfp=kfp))
+
+
+def test_kfp_clauses_pass_with_a_backend_that_runs_the_pipeline(tmp_path_factory, tmp_path):
+    fake = FakeKfp(execute=local_executor(dict(os.environ), tmp_path / "kfp-runs"))
+    with fake, _stack(tmp_path_factory, fake) as stack:
+        # the pipeline's steps reach the platform the way in-cluster steps would: through the gateway
+        code, report, out = check(
+            tmp_path,
+            "--url",
+            stack.gateway_url,
+            "--step-image",
+            "metro-e2e-step:test",
+            "--skip",
+            "S3-3",
+            "SRV",
+            env={"METRO_IN_CLUSTER_URL": stack.gateway_url},
+        )
+    v = verdicts(report)
+    assert code == 0, out[-3000:]
+    assert [v[c] for c in ("KFP-1", "KFP-2", "KFP-3", "KFP-4")] == ["passed"] * 4, report["clauses"]
+    assert "tagged with KFP run" in detail(report, "KFP-4")
+    assert fake.pipelines == {}, "the uploaded pipeline is deleted at the end"
+    assert any(c.startswith("DELETE /apis/v2beta1/experiments/") for c in fake.calls)
+    assert report["versions"]["kfp_backend"] == "fake"
+
+
+def test_a_failed_pipeline_run_fails_kfp_3_with_the_task_and_blocks_kfp_4(tmp_path_factory, tmp_path):
+    fake = FakeKfp(outcome="FAILED", polls_before_end=0)
+    with fake, _stack(tmp_path_factory, fake) as stack:
+        code, report, _ = check(
+            tmp_path, "--url", stack.gateway_url, "--step-image", "img", "--skip", "SRV", "PRM", "MLF-5", "S3-3"
+        )
+    v = verdicts(report)
+    assert code == 1 and v["KFP-3"] == "failed" and v["KFP-4"] == "blocked"
+    assert "failing task train-model" in detail(report, "KFP-3") and "MLflow did not answer" in detail(report, "KFP-3")
