@@ -18,6 +18,18 @@ NGINX_INSTALL_HINT = "install it with: apt-get install -y nginx-light"
 
 
 @dataclass(frozen=True, kw_only=True)
+class Fault:
+    """A deliberate breakage: requests to ``path`` (a regex; with ``methods``, only those) get ``status``/``body``."""
+
+    path: str
+    status: int
+    body: str = ""
+    methods: tuple[str, ...] = ()
+    upstream: str = "s3"  # where other methods go: s3 | mlflow
+    why: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class GatewayRoutes:
     """Where the gateway sends each route, and how strict it is."""
 
@@ -31,6 +43,7 @@ class GatewayRoutes:
     serving_host: str = SERVING_HOST
     serving_redirect: bool = True
     serving_route: bool = True  # False: no Host-based model route (a deliberately broken gateway)
+    faults: tuple[Fault, ...] = ()
     resolver: str | None = None  # a DNS server: resolve upstream names at run time (docker-compose)
 
 

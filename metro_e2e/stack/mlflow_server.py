@@ -96,6 +96,7 @@ def mlflow_service(
     s3_endpoint: str,
     access_key: str,
     secret_key: str,
+    artifact_root: str = "s3://ml-models/",
     cache: Path | None = None,
 ) -> Service:
     env_root = server_env(profile, cache=cache)
@@ -103,7 +104,7 @@ def mlflow_service(
     command = [
         str(env_root / "bin" / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", f"sqlite:///{data_dir / 'mlflow.db'}",
-        "--default-artifact-root", "s3://ml-models/", "--serve-artifacts", "--workers", "1",
+        "--default-artifact-root", artifact_root, "--serve-artifacts", "--workers", "1",
     ]  # fmt: skip
     if profile.allowed_hosts:
         command += ["--allowed-hosts", profile.allowed_hosts]

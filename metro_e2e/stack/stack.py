@@ -41,6 +41,8 @@ class StackOptions:
     serving_redirect: bool = True
     serving_route: bool = True
     kfp: str | None = None  # host:port of a KFP API (e.g. a fake) for the gateway's /pipeline route
+    faults: tuple = ()  # gateway.Fault: deliberate breakages, for tests
+    mlflow_artifact_root: str = "s3://ml-models/"
     seed_model: bool = False  # train, register and promote iris-model, then restart serving
 
 
@@ -132,6 +134,7 @@ class LocalStack:
             data_dir=self.run_dir / "mlflow",
             log_dir=self.log_dir,
             s3_endpoint=self.gateway_url,
+            artifact_root=self.options.mlflow_artifact_root,
             access_key=DEFAULT_ACCESS_KEY,
             secret_key=DEFAULT_SECRET_KEY,
         )
@@ -179,6 +182,7 @@ class LocalStack:
             serving_redirect=self.options.serving_redirect,
             serving_route=self.options.serving_route,
             kfp=self.options.kfp,
+            faults=tuple(self.options.faults),
         )
 
     # -- views ---------------------------------------------------------------------------------------------------

@@ -27,8 +27,10 @@ class FakeKfp:
         polls_before_end: int = 2,
         hang: tuple[str, ...] = (),
         execute: Executor | None = None,
+        fail_upload: bool = False,
     ) -> None:
         self.outcome = outcome
+        self.fail_upload = fail_upload
         self.execute = execute
         self.finished: dict[str, tuple[str, str | None, str | None]] = {}
         self.polls_before_end = polls_before_end
@@ -99,6 +101,8 @@ class FakeKfp:
         if path == f"{api}/healthz":
             return 200, {"commit_sha": "fake", "tag_name": "2.4.0", "multi_user": False}
         if path == f"{api}/pipelines/upload" and method == "POST":
+            if self.fail_upload:
+                return 500, {"error": "failed to upload pipeline: storage unavailable", "code": 13}
             name = re.search(r"name=([^&]+)", raw_path)
             pid, vid = uuid.uuid4().hex, uuid.uuid4().hex
             self.pipelines[pid] = {

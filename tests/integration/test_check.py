@@ -214,3 +214,84 @@ def test_latency_budget_warns_and_fails_under_strict(metro_check_stack, tmp_path
     assert code == 0 and verdicts(report)["SRV-6"] == "warned" and "p95" in detail(report, "SRV-6")
     code, report, _ = check(tmp_path, *full, "--strict")
     assert code == 1 and verdicts(report)["SRV-6"] == "failed"
+
+
+def _broken(stack, tmp_path, *args, env=None, **gateway_changes):
+    """Check ``stack`` with the gateway reconfigured by ``gateway_changes``, then restore it."""
+    saved = {k: getattr(stack.options, k) for k in gateway_changes}
+    stack.reconfigure_gateway(**gateway_changes)
+    try:
+        return check(tmp_path, "--url", stack.gateway_url, "--skip", "KFP", *args, env=env)
+    finally:
+        stack.reconfigure_gateway(**saved)
+
+
+def test_unreadable_namespace_objects_fail_s3_3(metro_check_stack, tmp_path):
+    from metro_e2e.stack.gateway import Fault
+
+    fault = Fault(path=r"^/ml-data/metro-e2e/", status=500, body="broken", methods=("GET",), why="reads fail")
+    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    assert code == 1 and verdicts(report)["S3-3"] == "failed" and verdicts(report)["S3-2"] == "passed"
+
+
+def test_anonymous_access_allowed_fails_s3_4(metro_check_stack, tmp_path):
+    code, report, _ = _broken(metro_check_stack, tmp_path, enforce_s3_auth=False)
+    v = verdicts(report)
+    assert code == 1 and v["S3-4"] == "failed" and "allowed: list ml-models" in detail(report, "S3-4")
+
+
+def test_missing_ui_assets_fail_mlf_2(metro_check_stack, tmp_path):
+    from metro_e2e.stack.gateway import Fault
+
+    fault = Fault(path=r"^/mlflow/static-files/", status=404, why="UI assets not routed")
+    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    assert code == 1 and verdicts(report)["MLF-2"] == "failed" and "-> 404" in detail(report, "MLF-2")
+
+
+def test_version_skew_fails_mlf_3_naming_both_versions(metro_check_stack, tmp_path):
+    from metro_e2e.stack.gateway import Fault
+
+    fault = Fault(path=r"^/mlflow/version$", status=200, body="1.30.0", why="an MLflow 1.x server")
+    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    v = verdicts(report)
+    assert code == 1 and v["MLF-3"] == "failed" and v["MLF-4"] == v["MLF-5"] == "blocked"
+    assert "server 1.30.0" in detail(report, "MLF-3") and "client 2." in detail(report, "MLF-3")
+
+
+def test_model_upload_refused_fails_mlf_5(metro_check_stack, tmp_path):
+    from metro_e2e.stack.gateway import Fault
+
+    fault = Fault(
+        path=r"^/ml-models/metro-e2e/",
+        status=403,
+        methods=("PUT", "POST"),
+        why="artifacts cannot be written",
+        body='<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>',
+    )
+    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    v = verdicts(report)
+    assert code == 1 and v["MLF-5"] == "failed" and v["MLF-4"] == "passed"
+
+
+def test_latest_not_writable_fails_prm_2_and_leaves_latest_alone(metro_check_stack, tmp_path):
+    from metro_e2e.stack.gateway import Fault
+
+    storage = Storage(metro_check_stack.config())
+    before = promotion.inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
+    fault = Fault(
+        path=r"^/ml-models/latest/",
+        status=403,
+        methods=("PUT",),
+        why="latest/ cannot be written",
+        body='<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>',
+    )
+    code, report, _ = _broken(metro_check_stack, tmp_path, "--allow-promote", "--skip", "SRV-5", faults=(fault,))
+    v = verdicts(report)
+    assert code == 1 and v["PRM-2"] == "failed" and v["PRM-1"] == "passed"
+    assert promotion.inspect_latest(storage, bucket="ml-models", latest_prefix="latest/").files == before.files
+
+
+def test_kfp_missing_fails_kfp_1_when_not_skipped(metro_check_stack, tmp_path):
+    code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--quick")
+    v = verdicts(report)
+    assert code == 1 and v["KFP-1"] == "failed" and "503" in detail(report, "KFP-1")

@@ -60,3 +60,24 @@ def test_a_failed_pipeline_run_fails_kfp_3_with_the_task_and_blocks_kfp_4(tmp_pa
     v = verdicts(report)
     assert code == 1 and v["KFP-3"] == "failed" and v["KFP-4"] == "blocked"
     assert "failing task train-model" in detail(report, "KFP-3") and "MLflow did not answer" in detail(report, "KFP-3")
+
+
+def test_upload_refused_fails_kfp_2(tmp_path_factory, tmp_path):
+    fake = FakeKfp(fail_upload=True)
+    with fake, _stack(tmp_path_factory, fake) as stack:
+        code, report, _ = check(
+            tmp_path, "--url", stack.gateway_url, "--step-image", "img", "--skip", "SRV", "PRM", "MLF-5", "S3-3"
+        )
+    v = verdicts(report)
+    assert code == 1 and v["KFP-1"] == "passed" and v["KFP-2"] == "failed" and v["KFP-3"] == "blocked"
+
+
+def test_a_run_that_registers_nothing_fails_kfp_4(tmp_path_factory, tmp_path):
+    fake = FakeKfp(outcome="SUCCEEDED", polls_before_end=0)  # claims success, runs nothing
+    with fake, _stack(tmp_path_factory, fake) as stack:
+        code, report, _ = check(
+            tmp_path, "--url", stack.gateway_url, "--step-image", "img", "--skip", "SRV", "PRM", "MLF-5", "S3-3"
+        )
+    v = verdicts(report)
+    assert code == 1 and v["KFP-3"] == "passed" and v["KFP-4"] == "failed"
+    assert "0 run(s)" in detail(report, "KFP-4")
