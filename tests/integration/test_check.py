@@ -295,3 +295,33 @@ def test_kfp_missing_fails_kfp_1_when_not_skipped(metro_check_stack, tmp_path):
     code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--quick")
     v = verdicts(report)
     assert code == 1 and v["KFP-1"] == "failed" and "503" in detail(report, "KFP-1")
+
+
+def test_mlflow3_without_allowed_hosts_fails_mlf_1(tmp_path_factory, tmp_path):
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    options = StackOptions(mlflow_server="3.x-no-allowed-hosts", run_dir=tmp_path_factory.mktemp("no-hosts"))
+    with LocalStack(options) as stack:
+        config, proxy_env = stack.hostname_client()  # the gateway under a DNS name, as on a cluster
+        code, report, _ = check(tmp_path, "--url", config.url, "--skip", "KFP", "SRV", "PRM", env=proxy_env)
+    v = verdicts(report)
+    assert code == 1 and v["GW-1"] == "passed" and v["MLF-1"] == "failed"
+    assert "HTTP 403" in detail(report, "MLF-1") and "--allowed-hosts" in detail(report, "MLF-1")
+    assert {v[c] for c in ("MLF-2", "MLF-3", "MLF-4", "MLF-5")} == {"blocked"}
+
+
+def test_artifacts_not_in_s3_fail_mlf_4(tmp_path_factory, tmp_path):
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    options = StackOptions(mlflow_artifact_root="mlflow-artifacts:/", run_dir=tmp_path_factory.mktemp("proxied"))
+    with LocalStack(options) as stack:
+        code, report, _ = check(tmp_path, "--url", stack.gateway_url, "--skip", "KFP", "SRV", "PRM")
+    v = verdicts(report)
+    assert code == 1 and v["MLF-4"] == "failed" and v["MLF-5"] == "blocked"
+    assert "mlflow-artifacts:/" in detail(report, "MLF-4")
