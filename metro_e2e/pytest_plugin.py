@@ -185,6 +185,17 @@ def metro_run(request: pytest.FixtureRequest, metro_config):
         finally:
             if stack is not None:
                 stack.stop()
+                _keep_stack_logs(stack, ctx)
+
+
+def _keep_stack_logs(stack, ctx) -> None:
+    """Against the local stack, ``--evidence-dir`` also gets every service's log (secrets masked)."""
+    if not ctx.options.evidence_dir:
+        return
+    target = Path(ctx.options.evidence_dir) / "stack-logs"
+    target.mkdir(parents=True, exist_ok=True)
+    for log in sorted(stack.log_dir.glob("*.log")):
+        (target / log.name).write_text(ctx.config.mask(log.read_text(errors="replace")))
 
 
 def _start_local_stack(config: pytest.Config):

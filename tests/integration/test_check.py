@@ -325,3 +325,45 @@ def test_artifacts_not_in_s3_fail_mlf_4(tmp_path_factory, tmp_path):
     v = verdicts(report)
     assert code == 1 and v["MLF-4"] == "failed" and v["MLF-5"] == "blocked"
     assert "mlflow-artifacts:/" in detail(report, "MLF-4")
+
+
+def test_evidence_holds_excerpts_and_never_credentials(metro_check_stack, tmp_path):
+    evidence = tmp_path / "evidence"
+    code, report, out = check(
+        tmp_path,
+        "--url",
+        metro_check_stack.gateway_url,
+        "--skip",
+        "KFP",
+        "--evidence-dir",
+        str(evidence),
+        env={"METRO_S3_SECRET_KEY": "minio123"},
+    )
+    assert code == 0, out[-2000:]
+    files = list(evidence.rglob("*"))
+    assert any(f.name == "SRV-3.jsonl" for f in files) and any(f.name == "GW-1.jsonl" for f in files)
+    record = json.loads((evidence / "SRV-3.jsonl").read_text().splitlines()[0])
+    assert record["status"] == 400 and "url" in record and "body_excerpt" in record
+    for f in files:
+        if f.is_file():
+            text = f.read_text(errors="replace")
+            assert "minio123" not in text and "Authorization" not in text, f
+
+
+def test_check_without_url_checks_a_seeded_local_stack(tmp_path):
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    evidence = tmp_path / "evidence"
+    code, report, out = check(tmp_path, "--evidence-dir", str(evidence))
+    v = verdicts(report)
+    assert code == 0, out[-3000:]
+    assert report["s3_backend"] in ("moto", "minio (binary)", "minio (docker)")
+    for clause in report["clauses"]:
+        if clause["id"].startswith("KFP"):
+            assert clause["verdict"] == "skipped" and "KFP does not run in the local stack" in clause["detail"]
+        elif clause["level"] == "core" and clause["mode"] != "promote":
+            assert clause["verdict"] == "passed", clause
+    assert v["PRM-2"] == v["SRV-5"] == "skipped"
+    assert {p.name for p in (evidence / "stack-logs").iterdir()} >= {"mlflow.log", "s3.log", "serving.log"}
+    assert "the local Metro stack" in out
