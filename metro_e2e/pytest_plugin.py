@@ -96,7 +96,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(f"clause {clause_id} is claimed twice: {seen[clause_id]} and {item.nodeid}")
         seen[clause_id] = item.nodeid
         item.user_properties.append(("clause", clause_id))
-        item.add_marker(pytest.mark.xdist_group("metro-live"))  # dependencies need one worker, in order
     missing = [c.id for c in CLAUSES if c.id not in seen]
     if missing:
         raise pytest.UsageError(f"clauses without a test: {', '.join(missing)}")
@@ -232,7 +231,7 @@ def _metro_clause_gate(request: pytest.FixtureRequest) -> None:
     if decision:
         verdict, reason = decision
         run.results[clause.id] = ClauseResult(clause.id, clause.level, clause.mode, verdict, reason)
-        request.node.user_properties += [("verdict", verdict), ("detail", reason)]
+        request.node.user_properties += [("verdict", verdict), ("detail", reason), ("level", clause.level)]
         pytest.skip(f"{verdict}: {reason}")
 
 
@@ -275,18 +274,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """With ``--metro-progress``: one line per clause as soon as its verdict is known."""
+    """Note blocked core clauses (they fail the run, also under xdist); with ``--metro-progress`` print a line."""
     props = dict(report.user_properties)
     if "clause" not in props or "verdict" not in props or report.when not in ("setup", "call"):
         return
     if report.when == "setup" and report.outcome != "skipped":
         return
+    if props["verdict"] == "blocked" and props.get("level") == "core":
+        _blocked.append(props["clause"])
     reporter = _reporter
     if reporter is not None:
         reporter.write_line(f"  {props['clause']:6} {props['verdict']:8} {props.get('detail', '')[:100]}")
 
 
 _reporter = None
+_blocked: list[str] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -296,9 +298,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _blocked and session.exitstatus == pytest.ExitCode.OK:  # the controller sees every worker's reports
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a blocked core clause fails the run, as in check
     run = getattr(session.config, "_metro_run", None)
+    if run is None or not run.results:
+        return
     path = session.config.getoption("metro_report_json", None)
-    if run is None or not run.results or not path:
+    if not path:
         return
     from metro_e2e.conformance.report import build_report, write_report
 

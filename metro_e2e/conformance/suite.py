@@ -8,6 +8,8 @@ The work is in ``checks.py``; verdicts, order and blocking in the plugin.
 import pytest
 
 clause = pytest.mark.clause
+# Dependencies need one process and catalogue order: all clause tests live in this one module, and the
+# project runs pytest-xdist with --dist loadfile, which keeps a module on one worker.
 
 
 @clause("GW-1")

@@ -66,7 +66,7 @@ def _require_nginx() -> None:
 
 @pytest.fixture(scope="session")
 def metro_stack(tmp_path_factory):
-    """One local Metro stack for the session (integration tests share it through xdist_group)."""
+    """One local Metro stack per session (per xdist worker: --dist loadfile keeps each module on one worker)."""
     from metro_e2e.stack import LocalStack, StackOptions
 
     _require_nginx()

@@ -22,7 +22,6 @@ import pytest
 from metro_e2e import data, promotion, training
 from metro_e2e.storage import Storage
 
-pytestmark = pytest.mark.xdist_group("metro-stack")
 SCHEMA = Path(__file__).resolve().parents[2] / "metro_e2e" / "conformance" / "report.schema.json"
 
 

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from .fake_kfp import FakeKfp, local_executor
 from .test_check import check, detail, verdicts
-
-pytestmark = pytest.mark.xdist_group("metro-stack")
 
 
 def _stack(tmp_path_factory, fake: FakeKfp):

@@ -16,8 +16,6 @@ from metro_e2e.errors import EndpointUnreachable
 from metro_e2e.promotion import copy_to_latest, inspect_latest
 from metro_e2e.storage import Storage
 
-pytestmark = pytest.mark.xdist_group("metro-stack")
-
 
 def _runs(stack, experiment: str) -> int:
     base = stack.gateway_url + "/mlflow/api/2.0/mlflow"

@@ -19,7 +19,6 @@ from metro_e2e import data, promotion, registry, training
 from metro_e2e.errors import AuthError, TrackingError
 from metro_e2e.stack.mlflow_server import PROFILES, server_env
 
-pytestmark = pytest.mark.xdist_group("metro-stack")
 ROOT = Path(__file__).resolve().parents[2]
 
 

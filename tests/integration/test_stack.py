@@ -18,8 +18,6 @@ from metro_e2e.stack import LocalStack, StackOptions
 from metro_e2e.stack.s3 import choose_backend, docker_available
 from metro_e2e.storage import Storage
 
-pytestmark = pytest.mark.xdist_group("metro-stack")
-
 
 def test_status_names_backend_versions_logs_and_kfp(metro_stack):
     status = metro_stack.status()
