@@ -191,6 +191,7 @@ def _check(args: argparse.Namespace) -> int:
         evidence_dir=args.evidence_dir,
         step_image=args.step_image,
         latency_budget_ms=args.latency_budget_ms,
+        restart_timeout_s=args.restart_timeout,
     )
     if args.url:
         load_config(cli={"url": args.url}, environ={})  # a malformed URL is one clear line, before anything runs
@@ -246,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--evidence-dir", default=None, metavar="DIR")
     check.add_argument("--step-image", default=None, metavar="IMAGE", help="step image for KFP-2..4")
     check.add_argument("--latency-budget-ms", type=float, default=None, help="SRV-6 p95 budget (default 250)")
+    check.add_argument(
+        "--restart-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long SRV-5 waits for serving after the restart (default 120)",
+    )
     check.set_defaults(func=_check)
     clauses = sub.add_parser("clauses", help="print the contract's clause table (markdown)")
     clauses.set_defaults(func=_clauses)

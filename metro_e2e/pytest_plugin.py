@@ -60,6 +60,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--metro-step-image", default=None, metavar="IMAGE", help="step image for the KFP clauses (see the Dockerfile)"
     )
     group.addoption("--metro-progress", action="store_true", default=False, help="one line per clause as it ends")
+    group.addoption(
+        "--metro-restart-timeout-s",
+        type=float,
+        default=None,
+        help="how long SRV-5 waits for the restarted server (default 120)",
+    )
     parser.addini("metro_url", "gateway URL of the platform under test", default="")
 
 
@@ -147,6 +153,7 @@ def _options_from(config: pytest.Config):
         **({"latency_budget_ms": budget} if budget else {}),
         evidence_dir=Path(evidence) if evidence else None,
         step_image=config.getoption("metro_step_image"),
+        **({"restart_timeout_s": restart} if (restart := config.getoption("metro_restart_timeout_s")) else {}),
     )
 
 

@@ -59,6 +59,7 @@ class Options:
     latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
     step_image: str | None = None
     kfp_run_timeout_s: float = DEFAULT_KFP_RUN_TIMEOUT_S
+    restart_timeout_s: float = 120.0
     evidence_dir: Path | None = None
 
 

@@ -27,6 +27,7 @@ class CheckRequest:
     evidence_dir: str | None = None
     step_image: str | None = None
     latency_budget_ms: float | None = None
+    restart_timeout_s: float | None = None
 
 
 def validate(request: CheckRequest) -> None:
@@ -91,6 +92,8 @@ def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]
     argv += [flag for flag, on in flags.items() if on]
     if request.latency_budget_ms is not None:
         argv += ["--metro-latency-budget-ms", str(request.latency_budget_ms)]
+    if request.restart_timeout_s is not None:
+        argv += ["--metro-restart-timeout-s", str(request.restart_timeout_s)]
     for option, value in (
         ("--metro-restart-serving", request.restart_serving),
         ("--junitxml", request.junit_xml),

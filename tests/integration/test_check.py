@@ -366,3 +366,35 @@ def test_check_without_url_checks_a_seeded_local_stack(tmp_path):
     assert v["PRM-2"] == v["SRV-5"] == "skipped"
     assert {p.name for p in (evidence / "stack-logs").iterdir()} >= {"mlflow.log", "s3.log", "serving.log"}
     assert "the local Metro stack" in out
+
+
+def test_promote_mode_passes_prm_2_and_srv_5_on_the_local_stack(tmp_path):
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    code, report, out = check(tmp_path, "--allow-promote")
+    v = verdicts(report)
+    assert code == 0, out[-3000:]
+    assert v["PRM-2"] == v["SRV-5"] == "passed" and report["mode"] == "promote"
+    assert "rows changed" in detail(report, "SRV-5"), "the promoted model must be told apart from the seeded one"
+
+
+def test_a_restart_that_does_nothing_fails_srv_5(metro_check_stack, tmp_path):
+    try:
+        code, report, _ = check(
+            tmp_path,
+            "--url",
+            metro_check_stack.gateway_url,
+            "--skip",
+            "KFP",
+            "--allow-promote",
+            "--restart-serving",
+            "true",
+            "--restart-timeout",
+            "8",
+        )
+    finally:
+        metro_check_stack.seed_model()  # put the stack's own model back and serve it
+    v = verdicts(report)
+    assert code == 1 and v["PRM-2"] == "passed" and v["SRV-5"] == "failed"
+    assert "still differ" in detail(report, "SRV-5")
