@@ -83,3 +83,23 @@ def metro_disposable_stack(tmp_path_factory):
     _require_nginx()
     with LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("disposable-stack"))) as stack:
         yield stack
+
+
+def train_step_argv(python: str, config: MetroConfig, folder) -> list[str]:
+    """``python -m metro_e2e.steps.train`` on a fresh Iris split written under ``folder``, for ``config``."""
+    from metro_e2e import data
+
+    paths = {n: str(folder / f"{n}.csv") for n in data.SPLIT_NAMES}
+    data.write_split(data.split(data.iris_frame()), paths)
+    return [
+        python,
+        "-m",
+        "metro_e2e.steps.train",
+        *[a for n in data.SPLIT_NAMES for a in (f"--dataset_{n}", paths[n])],
+        "--url",
+        config.url,
+        "--experiment",
+        config.experiment,
+        "--model_name",
+        config.model_name,
+    ]

@@ -146,22 +146,14 @@ def test_stale_model_fails_srv_4(metro_check_stack, tmp_path):
 
 
 def test_gateway_without_the_redirect_fails_srv_2(metro_check_stack, tmp_path):
-    metro_check_stack.reconfigure_gateway(serving_redirect=False)
-    try:
-        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
-    finally:
-        metro_check_stack.reconfigure_gateway(serving_redirect=True)
+    code, report, _ = _broken(metro_check_stack, tmp_path, serving_redirect=False)
     v = verdicts(report)
     assert code == 1 and v["SRV-2"] == "failed" and "HTTP 404" in detail(report, "SRV-2")
     assert v["SRV-1"] == "passed"
 
 
 def test_gateway_without_host_routing_fails_srv_1(metro_check_stack, tmp_path):
-    metro_check_stack.reconfigure_gateway(serving_route=False)
-    try:
-        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
-    finally:
-        metro_check_stack.reconfigure_gateway(serving_route=True)
+    code, report, _ = _broken(metro_check_stack, tmp_path, serving_route=False)
     v = verdicts(report)
     assert code == 1 and v["SRV-1"] == "failed"
     assert {v[c] for c in ("SRV-2", "SRV-3", "SRV-4", "SRV-6")} == {"blocked"}

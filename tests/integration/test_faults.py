@@ -11,10 +11,11 @@ import uuid
 import pytest
 import requests
 
-from metro_e2e import data
 from metro_e2e.errors import EndpointUnreachable
 from metro_e2e.promotion import copy_to_latest, inspect_latest
 from metro_e2e.storage import Storage
+
+from .conftest import train_step_argv
 
 
 def _runs(stack, experiment: str) -> int:
@@ -42,20 +43,7 @@ def test_mlflow_killed_mid_training_is_a_clear_error_and_latest_is_untouched(met
         record={"name": "old", "version": "1", "source_uri": "s3://ml-models/old-model"},
     )
     before = inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
-    paths = {n: str(tmp_path / f"{n}.csv") for n in data.SPLIT_NAMES}
-    data.write_split(data.split(data.iris_frame()), paths)
-    argv = [
-        sys.executable,
-        "-m",
-        "metro_e2e.steps.train",
-        *[a for n in data.SPLIT_NAMES for a in (f"--dataset_{n}", paths[n])],
-        "--url",
-        config.url,
-        "--experiment",
-        config.experiment,
-        "--read_timeout",
-        "5",
-    ]
+    argv = [*train_step_argv(sys.executable, config, tmp_path), "--read_timeout", "5"]
     step = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     deadline = time.monotonic() + 60
     while _runs(stack, config.experiment) == 0 and time.monotonic() < deadline and step.poll() is None:

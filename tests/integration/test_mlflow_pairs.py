@@ -19,6 +19,8 @@ from metro_e2e import data, promotion, registry, training
 from metro_e2e.errors import AuthError, TrackingError
 from metro_e2e.stack.mlflow_server import PROFILES, server_env
 
+from .conftest import train_step_argv
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,20 +57,7 @@ def _names(stack):
 
 
 def _train_with(python: str, config, tmp_path) -> subprocess.CompletedProcess:
-    paths = {n: str(tmp_path / f"{n}.csv") for n in data.SPLIT_NAMES}
-    data.write_split(data.split(data.iris_frame()), paths)
-    argv = [
-        python,
-        "-m",
-        "metro_e2e.steps.train",
-        *[a for n in data.SPLIT_NAMES for a in (f"--dataset_{n}", paths[n])],
-        "--url",
-        config.url,
-        "--experiment",
-        config.experiment,
-        "--model_name",
-        config.model_name,
-    ]
+    argv = train_step_argv(python, config, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
 
