@@ -91,7 +91,12 @@ def _stack_up(args: argparse.Namespace) -> int:
 
         raise StackError(f"a stack is already recorded in {pointer}", hint="run `metro-e2e stack down` first")
     stack = LocalStack(
-        StackOptions(mlflow_server=args.mlflow_server, s3=args.s3, run_dir=Path(args.run_dir) if args.run_dir else None)
+        StackOptions(
+            mlflow_server=args.mlflow_server,
+            s3=args.s3,
+            seed_model=args.seed,
+            run_dir=Path(args.run_dir) if args.run_dir else None,
+        )
     )
     print(
         f"starting the local Metro stack (MLflow server {stack.profile.version}, S3 {stack.s3_choice.backend}: "

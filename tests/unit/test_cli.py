@@ -39,3 +39,30 @@ def test_version_and_usage(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([])
     assert info.value.code == 2
+
+
+def test_stack_up_passes_its_options_to_the_stack(monkeypatch, tmp_path, capsys):
+    import metro_e2e.stack as stack_pkg
+
+    seen = {}
+
+    class FakeStack:
+        def __init__(self, options):
+            seen["options"] = options
+            self.profile = type("P", (), {"version": "2.20.3"})()
+            self.s3_choice = type("C", (), {"backend": "moto", "reason": "test"})()
+            self.run_dir = tmp_path
+
+        def start(self):
+            return self
+
+        def status(self):
+            return {"gateway_url": "http://127.0.0.1:1", "s3_backend": "moto", "services": {}, "kfp": "none"}
+
+    monkeypatch.setattr(stack_pkg, "LocalStack", FakeStack)
+    state = tmp_path / "current.json"
+    argv = ["stack", "up", "--seed", "--mlflow-server", "3.x", "--s3", "moto", "--state", str(state)]
+    assert cli.main(argv) == 0
+    options = seen["options"]
+    assert (options.seed_model, options.mlflow_server, options.s3) == (True, "3.x", "moto")
+    assert state.read_text().endswith("stack.json")
