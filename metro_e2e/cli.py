@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--url", default=None, help="gateway URL (env METRO_URL)")
     cfg.set_defaults(func=_config)
 
-    from metro_e2e.pipeline.definition import DEFAULT_IMAGE  # kfp is imported only when used
+    from metro_e2e.pipeline import DEFAULT_IMAGE  # the kfp SDK is imported only by the pipeline commands
 
     pipe = sub.add_parser("pipeline", help="compile, check or locally run the Iris KFP pipeline")
     psub = pipe.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")

@@ -24,6 +24,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import PromotionError
@@ -179,8 +180,6 @@ def inspect_latest(storage: Storage, *, bucket: str, latest_prefix: str) -> Late
 
 def download_latest(storage: Storage, *, bucket: str, latest_prefix: str, dest) -> list[str]:
     """Download every object under ``latest_prefix`` into folder ``dest``, as the serving pod does at start."""
-    from pathlib import Path
-
     root = Path(dest)
     keys = storage.list_keys(bucket, latest_prefix)
     if not keys:

@@ -47,7 +47,7 @@ def _get(ctx: RunContext, clause: str, url: str, **kwargs) -> requests.Response:
 
 
 def _storage(ctx: RunContext) -> Storage:
-    return Storage(ctx.config)
+    return ctx.storage
 
 
 def _fail_from(exc: MetroE2EError, expected: str) -> ClauseFailed:
@@ -266,7 +266,7 @@ def check_mlf_5(ctx: RunContext) -> str:
         ctx.created["experiments"].append(result.experiment_id)
         after = _version_count(config)
         where = registry.locate_version(config, config.model_name, result.version)
-        files = Storage(config).list_keys(where.bucket, where.prefix)
+        files = ctx.storage.list_keys(where.bucket, where.prefix)
     except MetroE2EError as exc:
         raise _fail_from(exc, "a run to log a model and register a version") from None
     if after - before != 1:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import shlex
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,13 @@ class RunContext:
     )
     versions: dict[str, str | None] = field(default_factory=dict)
 
+    @cached_property
+    def storage(self):
+        """One S3 client for the whole run (the checks share it)."""
+        from metro_e2e.storage import Storage
+
+        return Storage(self.config)
+
     @property
     def namespace(self) -> str:
         return f"metro-e2e/{self.run_id}/"
@@ -82,9 +89,6 @@ class RunContext:
     @property
     def name(self) -> str:
         return f"metro-e2e-{self.run_id}"
-
-    def http(self) -> requests.Session:
-        return requests.Session()
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -124,18 +128,13 @@ class RunContext:
         return "restarted"
 
 
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
-
-
 def cleanup(ctx: RunContext) -> list[str]:
     """Delete what the run created (its namespace only); return what could not be deleted or is still there."""
     from metro_e2e import registry
     from metro_e2e.errors import MetroE2EError
-    from metro_e2e.storage import Storage
 
     leftovers: list[str] = []
-    storage = Storage(ctx.config)
+    storage = ctx.storage
     for bucket in (ctx.config.data_bucket, ctx.config.models_bucket):
         try:
             storage.delete_prefix(bucket, ctx.namespace)

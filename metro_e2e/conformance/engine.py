@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from metro_e2e.conformance.catalogue import ADVISORY, BY_ID, CORE, PROMOTE, QUICK, WRITE, Clause, matches
+from metro_e2e.conformance.catalogue import ADVISORY, CORE, PROMOTE, QUICK, Clause, matches
 from metro_e2e.conformance.context import Options
 
 PASSED, FAILED, BLOCKED, SKIPPED, WARNED = "passed", "failed", "blocked", "skipped", "warned"
@@ -76,7 +76,3 @@ def mode_name(options: Options) -> str:
     if options.quick:
         return "quick"
     return "promote" if options.allow_promote else "default"
-
-
-def wants_write(clause_id: str) -> bool:
-    return BY_ID[clause_id].mode in (WRITE, PROMOTE)

@@ -13,11 +13,9 @@ from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
 
-from metro_e2e import __version__
 from metro_e2e.config import DATA_BUCKET, DATA_KEY, EXPERIMENT, IN_CLUSTER_URL, MLFLOW_PATH, MODEL_NAME, MODELS_BUCKET
+from metro_e2e.pipeline import DEFAULT_IMAGE, PIPELINE_NAME
 
-PIPELINE_NAME = "metro-e2e-iris"
-DEFAULT_IMAGE = f"metro-e2e-step:{__version__}"
 CREDENTIALS_SECRET = "mlpipeline-minio-artifact"
 SECRET_TO_ENV = {"accesskey": "METRO_S3_ACCESS_KEY", "secretkey": "METRO_S3_SECRET_KEY"}
 STEP_COMMAND = ("python", "-m")

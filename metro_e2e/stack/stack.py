@@ -240,7 +240,8 @@ class LocalStack:
                 "pid": self.serving.pid,
                 "state": self.serving.state,
             }
-        services["mlflow"]["profile"] = self.profile.name if "mlflow" in services else None
+        if "mlflow" in services:
+            services["mlflow"]["profile"] = self.profile.name
         return {
             "gateway_url": self.gateway_url,
             "run_dir": str(self.run_dir),

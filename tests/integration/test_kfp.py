@@ -21,6 +21,12 @@ def _client(fake: FakeKfp, **kw) -> Kfp:
     return Kfp(fake.url, connect_timeout=2, read_timeout=kw.pop("read_timeout", 5), **kw)
 
 
+def _started_run(kfp: Kfp, pipeline_file: str) -> str:
+    """Upload the pipeline and start one run of it; the run's id."""
+    pid, vid = kfp.upload(pipeline_file, "p")
+    return kfp.start(pipeline_id=pid, version_id=vid, run_name="r", experiment="e", params={})[1]
+
+
 def test_upload_run_wait_delete(metro_pipeline_file):
     with FakeKfp(outcome="SUCCEEDED") as fake:
         kfp = _client(fake)
@@ -46,8 +52,7 @@ def test_upload_run_wait_delete(metro_pipeline_file):
 def test_failed_run_names_the_failing_task_and_its_error(metro_pipeline_file):
     with FakeKfp(outcome="FAILED") as fake:
         kfp = _client(fake)
-        pid, vid = kfp.upload(metro_pipeline_file, "p")
-        _, run_id = kfp.start(pipeline_id=pid, version_id=vid, run_name="r", experiment="e", params={})
+        run_id = _started_run(kfp, metro_pipeline_file)
         outcome = kfp.wait(run_id, timeout_s=30, poll_s=0.05)
     assert outcome.state == "FAILED" and outcome.failing_task == "train-model"
     assert "MLflow did not answer" in outcome.describe()
@@ -56,8 +61,7 @@ def test_failed_run_names_the_failing_task_and_its_error(metro_pipeline_file):
 def test_canceled_run_ends_the_wait_at_once(metro_pipeline_file):
     with FakeKfp(outcome="CANCELED", polls_before_end=1) as fake:
         kfp = _client(fake)
-        pid, vid = kfp.upload(metro_pipeline_file, "p")
-        _, run_id = kfp.start(pipeline_id=pid, version_id=vid, run_name="r", experiment="e", params={})
+        run_id = _started_run(kfp, metro_pipeline_file)
         started = time.monotonic()
         outcome = kfp.wait(run_id, timeout_s=600, poll_s=0.05)
     assert outcome.state == "CANCELED" and time.monotonic() - started < 5
@@ -67,8 +71,7 @@ def test_canceled_run_ends_the_wait_at_once(metro_pipeline_file):
 def test_a_run_that_never_ends_times_out_with_its_last_state(metro_pipeline_file):
     with FakeKfp(outcome="NEVER") as fake:
         kfp = _client(fake)
-        pid, vid = kfp.upload(metro_pipeline_file, "p")
-        _, run_id = kfp.start(pipeline_id=pid, version_id=vid, run_name="r", experiment="e", params={})
+        run_id = _started_run(kfp, metro_pipeline_file)
         outcome = kfp.wait(run_id, timeout_s=0.5, poll_s=0.1)
     assert outcome.state == "TIMED_OUT" and "still RUNNING" in outcome.error
 
@@ -84,8 +87,7 @@ def test_a_hanging_healthz_is_unreachable_within_the_timeout():
 def test_a_hanging_get_run_is_unreachable_within_the_timeout(metro_pipeline_file):
     with FakeKfp(hang=("/runs/",)) as fake:
         kfp = _client(fake, read_timeout=1)
-        pid, vid = kfp.upload(metro_pipeline_file, "p")
-        _, run_id = kfp.start(pipeline_id=pid, version_id=vid, run_name="r", experiment="e", params={})
+        run_id = _started_run(kfp, metro_pipeline_file)
         started = time.monotonic()
         with pytest.raises(EndpointUnreachable, match="cannot get the run"):
             kfp.wait(run_id, timeout_s=60, poll_s=0.05)
