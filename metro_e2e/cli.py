@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from metro_e2e import __version__
 from metro_e2e._console import guarded
@@ -198,14 +199,21 @@ def _check(args: argparse.Namespace) -> int:
         latency_budget_ms=args.latency_budget_ms,
         restart_timeout_s=args.restart_timeout,
     )
-    if args.url:
-        load_config(cli={"url": args.url}, environ={})  # a malformed URL is one clear line, before anything runs
-    print(f"metro-e2e check: {'the local Metro stack' if not args.url else args.url}", flush=True)
+    # Malformed settings (URL, timeouts, names) are one clear line before anything runs, and a URL nothing
+    # answers at is one sentence (exit 4), not a table of blocked clauses.
+    config = load_config(cli={"url": args.url}, environ=os.environ)
+    target = args.url or os.environ.get("METRO_URL")
+    runner.validate(request)
+    if target:
+        runner.preflight(config)
+    print(f"metro-e2e check: {config.url if target else 'the local Metro stack'}", flush=True)
     code, report = runner.run(request)
     print()
     print(runner.table(report))
     if args.report_json:
         print(f"report: {args.report_json}")
+    if (sentence := runner.diagnosis(report)) is not None:
+        print(f"metro-e2e: error: {sentence}", file=sys.stderr)
     return code
 
 

@@ -88,6 +88,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     claimed = [i for i in items if i.get_closest_marker("clause")]
     if not claimed:
         return
+    if _target_given(config):  # a malformed setting is one usage error, not an error per clause
+        from metro_e2e.config import load_config
+        from metro_e2e.errors import ConfigError
+
+        try:
+            load_config(
+                cli={"url": config.getoption("metro_url")}, environ=os.environ, ini={"url": config.getini("metro_url")}
+            )
+        except ConfigError as exc:
+            raise pytest.UsageError(f"metro-e2e: {exc}") from None
     from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 
     seen: dict[str, str] = {}
@@ -275,6 +285,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         ("level", clause.level),
         ("duration_s", str(result.duration_s)),
     ]
+    report.user_properties = list(item.user_properties)  # the progress line reads the call report
     if result.verdict == WARNED:  # advisory: reported, not a failing test unless --metro-strict
         report.outcome = "skipped"
         report.longrepr = (str(item.path), 0, f"warned: {detail}")
@@ -292,6 +303,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     reporter = _reporter
     if reporter is not None:
         reporter.write_line(f"  {props['clause']:6} {props['verdict']:8} {props.get('detail', '')[:100]}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """With ``--metro-progress`` a clause's line replaces pytest's progress letter."""
+    if not config.getoption("metro_progress", False) or "clause" not in dict(report.user_properties):
+        return None
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        return report.outcome, "", ""
+    return "", "", ""
 
 
 _reporter = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -106,6 +107,18 @@ def translate(exc: Exception, config: MetroConfig, action: str) -> MetroE2EError
             f"cannot {action}: {where} answered 403 Forbidden",
             hint="an MLflow 3.5+ server rejects unknown Host headers: start it with --allowed-hosts",
         )
+    if re.search(r"Response body: '\s*<(!doctype|html)", str(exc), re.IGNORECASE):
+        status = re.search(r"error code (\d{3})", str(exc))
+        return TrackingError(
+            f"cannot {action}: {where} answered an HTML page{f' (HTTP {status.group(1)})' if status else ''}, "
+            "not the MLflow REST API",
+            hint="the URL reaches a web page or a login screen instead of MLflow: fix METRO_TRACKING_URI "
+            "(--tracking_uri) or METRO_URL, or the gateway's /mlflow route",
+        )
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return TrackingError(
+            f"cannot {action}: {where}: {text[:300]}", hint="check --model_name / METRO_MODEL_NAME and --version"
+        )
     return TrackingError(f"cannot {action}: {where} failed: {text[:300]}")
 
 
@@ -136,7 +149,10 @@ def latest_version(client: MlflowClient, name: str) -> str:
     """The highest version number registered under ``name``."""
     versions = [int(v.version) for v in client.search_model_versions(f"name={_quote(name)}")]
     if not versions:
-        raise TrackingError(f"registered model {name!r} has no versions", hint="train and register a model first")
+        raise TrackingError(
+            f"registered model {name!r} has no versions",
+            hint="check --model_name / METRO_MODEL_NAME, or train and register a model first",
+        )
     return str(max(versions))
 
 

@@ -145,6 +145,8 @@ class ServingClient:
                 f"model server at {self.url} answered {response.status_code} without a JSON 'predictions' field: "
                 f"{response.text[:200]!r}",
                 status=response.status_code,
+                hint="the serving route must reach `mlflow models serve`: check METRO_SERVING_URL and the "
+                "gateway's /mlflow-model/ route for Host mlflow-model.local",
             )
         return Prediction(list(body["predictions"]), response.status_code, elapsed)
 

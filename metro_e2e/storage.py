@@ -118,13 +118,25 @@ class Storage:
                     hint="create it as the platform install does, or set METRO_DATA_BUCKET / METRO_MODELS_BUCKET",
                 )
             if code in _MISSING_KEY or status == 404:
-                return StorageError(f"cannot {action} {where}: no such object at {endpoint}")
+                return StorageError(
+                    f"cannot {action} {where}: no such object at {endpoint}",
+                    hint="check the key (METRO_DATA_KEY / --data_key for the dataset) or write the object first "
+                    "(the upload_data step uploads the dataset)",
+                )
             return StorageError(f"cannot {action} {where}: S3 answered {code or status}: {self.config.mask(str(exc))}")
         return StorageError(f"cannot {action} {where}: {self.config.mask(str(exc))}")
 
     def list_buckets(self) -> list[str]:
         with self.errors("list buckets"):
-            return [b["Name"] for b in self.client.list_buckets().get("Buckets", [])]
+            answer = self.client.list_buckets()
+        if "Buckets" not in answer and "Owner" not in answer:  # botocore parses any 200 body, even a web page
+            content_type = answer["ResponseMetadata"].get("HTTPHeaders", {}).get("content-type", "no content type")
+            raise StorageError(
+                f"S3 endpoint {self.config.s3_endpoint} [{self.config.source_of('s3_endpoint')}] answered "
+                f"ListBuckets with {content_type}, not an S3 bucket list",
+                hint="check METRO_URL / METRO_S3_ENDPOINT: the gateway must send other paths to MinIO",
+            )
+        return [b["Name"] for b in answer.get("Buckets", [])]
 
     def create_bucket(self, bucket: str) -> None:
         with self.errors("create bucket", bucket=bucket):

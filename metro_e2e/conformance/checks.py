@@ -185,6 +185,14 @@ def check_mlf_1(ctx: RunContext) -> str:
         raise ClauseFailed(
             "HTTP 200 from experiments search", f"HTTP {response.status_code}{hint}", url=url, body=response.text
         )
+    if "html" in response.headers.get("Content-Type", "") or response.text.lstrip().startswith("<"):
+        raise ClauseFailed(
+            "a JSON list of experiments",
+            "an HTML page: the /mlflow route reaches a web page or a login screen, not the MLflow API "
+            "(fix the gateway's /mlflow route, or METRO_TRACKING_URI)",
+            url=url,
+            body=response.text,
+        )
     try:
         response.json()["experiments"]
     except (ValueError, KeyError):

@@ -6,10 +6,11 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 from metro_e2e.conformance.engine import VERDICTS, ClauseResult, exit_code
-from metro_e2e.errors import ConfigError, MetroE2EError
+from metro_e2e.errors import ConfigError, EndpointUnreachable, MetroE2EError
 
 SUITE = "metro_e2e.conformance.suite"
 
@@ -54,6 +55,58 @@ def validate(request: CheckRequest) -> None:
             source="command-line option --restart-serving",
             hint="add --allow-promote",
         )
+
+
+def preflight(config) -> None:
+    """Refuse, in one sentence, a gateway URL nothing answers at: there is nothing to check there.
+
+    Any HTTP answer (even 404 or 403) passes: the clauses judge it.
+    """
+    import requests
+
+    url = config.url
+    where = f"gateway {url} [{config.source_of('url')}]"
+    hint = "check --url / METRO_URL and that the gateway is reachable from here"
+    try:
+        requests.get(url + "/", timeout=(config.connect_timeout, config.read_timeout), allow_redirects=False)
+    except requests.exceptions.SSLError:
+        raise EndpointUnreachable(
+            f"{where} did not complete a TLS handshake",
+            url=url,
+            hint="if the gateway speaks plain HTTP, use http:// in --url / METRO_URL",
+        ) from None
+    except requests.exceptions.ConnectTimeout:
+        raise EndpointUnreachable(
+            f"{where} did not accept a connection within {config.connect_timeout:g} s (METRO_CONNECT_TIMEOUT)",
+            url=url,
+            hint=hint,
+        ) from None
+    except requests.exceptions.ReadTimeout:
+        raise EndpointUnreachable(
+            f"{where} accepted the connection but sent no answer within {config.read_timeout:g} s (METRO_READ_TIMEOUT)",
+            url=url,
+            hint=hint,
+        ) from None
+    except requests.exceptions.ConnectionError as exc:
+        text = str(exc)
+        if "NameResolution" in text or "Name or service not known" in text or "nodename nor servname" in text:
+            reason = f"host {urlsplit(url).hostname!r} does not resolve"
+        elif "refused" in text.lower():
+            reason = "refused the connection"
+        else:
+            reason = "did not answer (" + type(exc).__name__ + ")"
+        raise EndpointUnreachable(f"{where}: {reason}", url=url, hint=hint) from None
+
+
+def diagnosis(report: dict) -> str | None:
+    """One sentence for a run whose verdicts point at the URL itself, not at one component."""
+    verdicts = {c["id"]: c["verdict"] for c in report["clauses"]}
+    if verdicts.get("GW-1") == "passed" and all(verdicts.get(i) == "failed" for i in ("S3-1", "MLF-1", "SRV-1")):
+        return (
+            f"{report['target']} answers HTTP, but neither S3, MLflow nor model serving is behind it: it does not "
+            "look like a Metro gateway (check --url / METRO_URL: it must be the Istio ingress gateway's address)"
+        )
+    return None
 
 
 def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]:
@@ -116,7 +169,7 @@ def run(request: CheckRequest) -> tuple[int, dict]:
         if request.junit_xml:
             _writable(Path(request.junit_xml), "--junit-xml")
         code = pytest.main(pytest_args(request, report_path, Path(tmp)))
-        if not report_path.exists():
+        if not report_path.exists() or report_path.stat().st_size == 0:
             raise MetroE2EError(
                 f"the conformance run ended before any clause ran (pytest exit {int(code)})",
                 hint="see the output above; METRO_DEBUG=1 shows more",

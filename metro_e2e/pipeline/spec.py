@@ -146,7 +146,13 @@ def load(path: str | Path) -> CompiledPipeline:
         text = Path(path).read_text()
     except OSError as exc:
         raise InputError(f"cannot read pipeline file {str(path)!r}: {exc.strerror}") from exc
-    return parse(text)
+    try:
+        return parse(text)
+    except InputError as exc:
+        raise InputError(
+            f"pipeline file {str(path)!r} is {exc.message}",
+            hint="compile it with: metro-e2e pipeline compile -o FILE",
+        ) from exc
 
 
 def parse(text: str) -> CompiledPipeline:
@@ -157,7 +163,12 @@ def parse(text: str) -> CompiledPipeline:
         platform = docs[1] if len(docs) > 1 else {}
         if platform:
             json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
-    except (yaml.YAMLError, json_format.ParseError, IndexError, TypeError, AttributeError) as exc:
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"not valid YAML{where} ({problem})") from exc
+    except (json_format.ParseError, IndexError, TypeError, AttributeError) as exc:
         raise InputError(f"not a compiled KFP v2 pipeline: {str(exc).splitlines()[0]}") from exc
     if not spec.root.dag.tasks:
         raise InputError("not a compiled KFP v2 pipeline: it has no root DAG tasks")

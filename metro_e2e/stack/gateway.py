@@ -26,6 +26,7 @@ class Fault:
     body: str = ""
     methods: tuple[str, ...] = ()
     upstream: str = "s3"  # where other methods go: s3 | mlflow
+    content_type: str = "application/json"
     why: str = ""
 
 

@@ -140,7 +140,7 @@ def test_breakage_7_published_dsl_does_not_even_compile():
 
 
 def test_not_a_pipeline_is_an_input_error(tmp_path):
-    with pytest.raises(InputError, match="not a compiled KFP v2 pipeline"):
+    with pytest.raises(InputError, match="not valid YAML at line 2, column 2"):
         spec.parse("a: [1, 2\nb: c\n")
     with pytest.raises(InputError, match="not a compiled KFP v2 pipeline"):
         spec.parse("pipelineInfo:\n  name: x\nnot_a_field: 1\n")
