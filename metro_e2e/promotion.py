@@ -15,19 +15,39 @@ S3 makes each object write atomic, not a set of writes: during the swap a
 reader may see some new and some old files. The marker lets a reader tell
 (``inspect_latest`` compares it with what is there); the serving pod only
 reads ``latest/`` when restarted, after promotion has finished.
+
+Interruptions:
+
+- before the swap (staging, or between stage and swap), ``latest/`` is
+  untouched: the old model, complete;
+- SIGTERM, SIGINT or SIGHUP during the swap (what Kubernetes, Argo and Ctrl-C
+  send) are held until the swap and the marker are written (a few server-side
+  copies), then take effect: the new model, complete;
+- a kill that cannot be held (SIGKILL: OOM, node loss) or an S3 failure during
+  the swap can leave old and new files mixed. A journal object written before
+  the swap (``.metro-e2e-staging/<id>.journal.json``, next to the staged copy)
+  records what was being promoted: ``inspect_latest`` reports it,
+  ``download_latest`` (the serving pod's loader) refuses to load a mixed
+  ``latest/``, and ``recover`` (``python -m metro_e2e.steps.promote --recover``)
+  finishes the swap from the staged copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
+import sys
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from metro_e2e.config import MetroConfig
-from metro_e2e.errors import PromotionError
+from metro_e2e.errors import MetroE2EError, PromotionError
 from metro_e2e.registry import VersionLocation, locate_version
 from metro_e2e.storage import Storage, sha256_hex
 
@@ -35,6 +55,8 @@ log = logging.getLogger(__name__)
 
 MARKER_NAME = ".metro-e2e-promotion.json"
 STAGING_ROOT = ".metro-e2e-staging/"
+JOURNAL_SUFFIX = ".journal.json"
+HELD_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 MLMODEL = "MLmodel"
 
 
@@ -66,6 +88,11 @@ class LatestState:
     @property
     def complete(self) -> bool:
         return not self.problems
+
+    @property
+    def files_match_marker(self) -> bool:
+        """The files are exactly the ones the marker lists, with its digests (one whole model)."""
+        return self.marker is not None and self.marker.get("files") == self.files
 
 
 def promote(
@@ -120,28 +147,144 @@ def copy_to_latest(
     staging = f"{STAGING_ROOT}{uuid.uuid4().hex}/"
     try:
         digests = _stage(storage, bucket, relative, staging)
-        previous = set(storage.list_keys(bucket, latest_prefix))
-        for rel in sorted(digests, key=lambda r: (r == MLMODEL, r)):
-            storage.copy(bucket, staging + rel, latest_prefix + rel)
-        marker = dict(record, files=digests, promoted_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        storage.put_bytes(bucket, latest_prefix + MARKER_NAME, json.dumps(marker, indent=2, sort_keys=True).encode())
-        keep = {latest_prefix + rel for rel in digests} | {latest_prefix + MARKER_NAME}
-        stale = sorted(previous - keep)
-        storage.delete_keys(bucket, stale)
-    finally:
-        storage.delete_prefix(bucket, staging)
+    except BaseException:
+        storage.delete_prefix(bucket, staging)  # latest/ was not touched
+        raise
+    journal = dict(
+        record,
+        latest_prefix=latest_prefix,
+        staging=staging,
+        files=digests,
+        started_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+    )
+    storage.put_bytes(bucket, _journal_key(staging), json.dumps(journal, indent=2, sort_keys=True).encode())
+    with _signals_held(f"the swap of {what} into s3://{bucket}/{latest_prefix}"):
+        try:
+            stale = _swap(storage, bucket, journal)
+        except Exception as exc:
+            raise PromotionError(
+                f"promotion of {what} failed during the swap: s3://{bucket}/{latest_prefix} may hold old and new "
+                f"files ({exc})",
+                hint="finish it with: python -m metro_e2e.steps.promote --recover",
+            ) from exc
+        _forget(storage, bucket, latest_prefix, up_to=journal["started_at"])
     log.info(
         "promoted %s: %d files to s3://%s/%s, %d stale removed", what, len(digests), bucket, latest_prefix, len(stale)
     )
+    return _result(journal, bucket, stale)
+
+
+def _result(journal: dict, bucket: str, stale: list[str]) -> PromotionResult:
+    latest_prefix = journal["latest_prefix"]
     return PromotionResult(
-        name=str(record.get("name")),
-        version=str(record.get("version")),
-        source_uri=str(record.get("source_uri")),
+        name=str(journal.get("name")),
+        version=str(journal.get("version")),
+        source_uri=str(journal.get("source_uri")),
         bucket=bucket,
         latest_prefix=latest_prefix,
-        files=digests,
+        files=journal["files"],
         removed=[k[len(latest_prefix) :] for k in stale],
     )
+
+
+def _journal_key(staging: str) -> str:
+    return staging.rstrip("/") + JOURNAL_SUFFIX
+
+
+def _swap(storage: Storage, bucket: str, journal: dict) -> list[str]:
+    """Copy the staged files over ``latest/`` (MLmodel last), write the marker, delete stale files.
+
+    Idempotent: ``recover`` runs it again from the same journal.
+    """
+    latest_prefix, staging, digests = journal["latest_prefix"], journal["staging"], journal["files"]
+    previous = set(storage.list_keys(bucket, latest_prefix))
+    for rel in sorted(digests, key=lambda r: (r == MLMODEL, r)):
+        storage.copy(bucket, staging + rel, latest_prefix + rel)
+    record = {k: journal[k] for k in ("name", "version", "source_uri") if k in journal}
+    marker = dict(record, files=digests, promoted_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    storage.put_bytes(bucket, latest_prefix + MARKER_NAME, json.dumps(marker, indent=2, sort_keys=True).encode())
+    keep = {latest_prefix + rel for rel in digests} | {latest_prefix + MARKER_NAME}
+    stale = sorted(previous - keep)
+    storage.delete_keys(bucket, stale)
+    return stale
+
+
+@contextlib.contextmanager
+def _signals_held(what: str) -> Iterator[None]:
+    """Hold SIGTERM/SIGINT/SIGHUP until the block ends, then deliver the first one received."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers; a library caller in a thread owns its signals
+        return
+    received: list[int] = []
+
+    def hold(signum, _frame) -> None:
+        if not received:
+            print(
+                f"promote: {signal.Signals(signum).name} received during {what}: finishing the swap first",
+                file=sys.stderr,
+                flush=True,
+            )
+        received.append(signum)
+
+    held = [getattr(signal, name) for name in HELD_SIGNALS if hasattr(signal, name)]
+    previous = {sig: signal.signal(sig, hold) for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            signal.raise_signal(received[0])
+
+
+def journals(storage: Storage, *, bucket: str, latest_prefix: str) -> list[dict]:
+    """Unfinished promotions into ``latest_prefix`` (in progress, or interrupted), oldest first."""
+    found = []
+    for key in storage.list_keys(bucket, STAGING_ROOT):
+        if not key.endswith(JOURNAL_SUFFIX) or "/" in key[len(STAGING_ROOT) :]:
+            continue
+        try:
+            journal = json.loads(storage.get_bytes(bucket, key))
+        except (ValueError, MetroE2EError):
+            continue  # deleted meanwhile, or not ours
+        if journal.get("latest_prefix") == latest_prefix:
+            found.append(dict(journal, key=key))
+    return sorted(found, key=lambda j: j.get("started_at", ""))
+
+
+def _forget(storage: Storage, bucket: str, latest_prefix: str, *, up_to: str) -> None:
+    """Drop the journals (and staged copies) of promotions into ``latest_prefix`` started up to ``up_to``."""
+    for journal in journals(storage, bucket=bucket, latest_prefix=latest_prefix):
+        if journal.get("started_at", "") <= up_to:
+            storage.delete_keys(bucket, [journal["key"]])
+            storage.delete_prefix(bucket, journal["staging"])
+
+
+def recover(storage: Storage, *, bucket: str, latest_prefix: str) -> PromotionResult | None:
+    """Finish the newest interrupted promotion into ``latest_prefix`` from its staged copy; None if there is none."""
+    pending = journals(storage, bucket=bucket, latest_prefix=latest_prefix)
+    if not pending:
+        return None
+    journal = pending[-1]
+    what = f"{journal.get('name')} version {journal.get('version')}"
+    for rel, digest in journal["files"].items():
+        try:
+            data = storage.get_bytes(bucket, journal["staging"] + rel)
+        except MetroE2EError as exc:
+            raise PromotionError(
+                f"cannot finish the promotion of {what}: its staged copy is incomplete ({exc})",
+                hint="promote a version again: python -m metro_e2e.steps.promote --version N",
+            ) from exc
+        if sha256_hex(data) != digest:
+            raise PromotionError(
+                f"cannot finish the promotion of {what}: staged file {rel} changed since staging",
+                hint="promote a version again: python -m metro_e2e.steps.promote --version N",
+            )
+    with _signals_held(f"the recovery of {what}"):
+        stale = _swap(storage, bucket, journal)
+        _forget(storage, bucket, latest_prefix, up_to=journal["started_at"])
+    log.info("recovered the promotion of %s into s3://%s/%s", what, bucket, latest_prefix)
+    return _result(journal, bucket, stale)
 
 
 def _stage(storage: Storage, bucket: str, relative: dict[str, str], staging: str) -> dict[str, str]:
@@ -175,6 +318,12 @@ def inspect_latest(storage: Storage, *, bucket: str, latest_prefix: str) -> Late
         for label, items in (("missing", missing), ("not in the marker", extra), ("changed since promotion", changed)):
             if items:
                 problems.append(f"{len(items)} file(s) {label}: {', '.join(items[:5])}")
+    for journal in journals(storage, bucket=bucket, latest_prefix=latest_prefix):
+        problems.append(
+            f"a promotion of {journal.get('name')} version {journal.get('version')} started at "
+            f"{journal.get('started_at')} has not finished (in progress, or interrupted: finish it with "
+            "`python -m metro_e2e.steps.promote --recover`)"
+        )
     return LatestState(files=files, marker=marker, problems=problems)
 
 
@@ -184,6 +333,14 @@ def download_latest(storage: Storage, *, bucket: str, latest_prefix: str, dest) 
     keys = storage.list_keys(bucket, latest_prefix)
     if not keys:
         raise PromotionError(f"s3://{bucket}/{latest_prefix} is empty: there is no model to serve")
+    pending = journals(storage, bucket=bucket, latest_prefix=latest_prefix)
+    if pending and not inspect_latest(storage, bucket=bucket, latest_prefix=latest_prefix).files_match_marker:
+        last = pending[-1]
+        raise PromotionError(
+            f"s3://{bucket}/{latest_prefix} holds old and new files: the promotion of {last.get('name')} version "
+            f"{last.get('version')} (started {last.get('started_at')}) has not finished; not loading a mixed model",
+            hint="finish it with: python -m metro_e2e.steps.promote --recover",
+        )
     written = []
     for key in keys:
         rel = key[len(latest_prefix) :]

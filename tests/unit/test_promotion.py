@@ -159,3 +159,67 @@ def test_promotion_copies_exactly_the_source_key_set(metro_unit_platform, names,
     latest = _latest(storage)
     latest.pop(MARKER_NAME)
     assert latest == files
+
+
+def test_failure_during_the_swap_is_journaled_refused_by_the_loader_and_recovered(metro_unit_platform, tmp_path):
+    storage = Storage(metro_unit_platform)
+    _put_model(storage, "src1/", MODEL_V1)
+    copy_to_latest(storage, bucket="ml-models", source_prefix="src1/", latest_prefix="latest/", record=RECORD)
+    _put_model(storage, "src2/", MODEL_V2)
+    copies = {"n": 0}
+
+    def fail_second_copy(params, **kwargs):
+        copies["n"] += 1
+        if copies["n"] == 2:
+            raise StorageError("injected failure during the swap")
+
+    handler = storage.client.meta.events.register("before-parameter-build.s3.CopyObject", fail_second_copy)
+    with pytest.raises(PromotionError, match="during the swap.*--recover"):
+        copy_to_latest(storage, bucket="ml-models", source_prefix="src2/", latest_prefix="latest/", record=RECORD)
+    storage.client.meta.events.unregister("before-parameter-build.s3.CopyObject", handler)
+
+    state = inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
+    assert not state.complete and any("has not finished" in p for p in state.problems), state.problems
+    with pytest.raises(PromotionError, match="not loading a mixed model.*--recover"):
+        promotion.download_latest(storage, bucket="ml-models", latest_prefix="latest/", dest=tmp_path / "pod")
+    assert promotion.recover(storage, bucket="ml-models", latest_prefix="other/") is None  # not its journal
+
+    result = promotion.recover(storage, bucket="ml-models", latest_prefix="latest/")
+    assert result is not None and result.files.keys() == MODEL_V2.keys()
+    assert _latest(storage) == {**MODEL_V2, MARKER_NAME: _latest(storage)[MARKER_NAME]}
+    assert inspect_latest(storage, bucket="ml-models", latest_prefix="latest/").complete
+    assert storage.list_keys("ml-models", promotion.STAGING_ROOT) == []  # journal and staged copy gone
+    assert promotion.recover(storage, bucket="ml-models", latest_prefix="latest/") is None
+
+
+def test_a_journal_left_between_stage_and_swap_still_loads_the_old_model(metro_unit_platform, tmp_path, monkeypatch):
+    storage = Storage(metro_unit_platform)
+    _put_model(storage, "src1/", MODEL_V1)
+    copy_to_latest(storage, bucket="ml-models", source_prefix="src1/", latest_prefix="latest/", record=RECORD)
+    _put_model(storage, "src2/", MODEL_V2)
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args, **kwargs):
+        raise Killed  # stands for a kill after the journal is written, before the first copy
+
+    monkeypatch.setattr(promotion, "_swap", die)
+    with pytest.raises(Killed):
+        copy_to_latest(storage, bucket="ml-models", source_prefix="src2/", latest_prefix="latest/", record=RECORD)
+    monkeypatch.undo()
+    files = promotion.download_latest(storage, bucket="ml-models", latest_prefix="latest/", dest=tmp_path / "pod")
+    assert sorted(files) == sorted([*MODEL_V1, MARKER_NAME])
+    assert (tmp_path / "pod" / "model.pkl").read_bytes() == MODEL_V1["model.pkl"]
+
+
+def test_signals_during_the_swap_are_held_until_it_ends(monkeypatch):
+    import signal
+
+    delivered = []
+    monkeypatch.setattr(signal, "raise_signal", delivered.append)
+    with promotion._signals_held("a test swap"):
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)  # what the kernel would call
+        assert delivered == []
+    assert delivered == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
