@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import requests
 
+from metro_e2e._http import why_no_answer
 from metro_e2e.config import SERVING_HOST, MetroConfig
 from metro_e2e.errors import EndpointUnreachable, ServingError
 
@@ -117,8 +118,10 @@ class ServingClient:
         try:
             return self.session.post(self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
         except requests.exceptions.RequestException as exc:
+            connect, read = self.timeout
+            why = why_no_answer(exc, self.url, connect_timeout=connect, read_timeout=read)
             raise EndpointUnreachable(
-                f"model server at {self.url} did not answer: {type(exc).__name__}",
+                f"model server at {self.url} gave no answer: {why}",
                 url=self.url,
                 hint="check METRO_URL / METRO_SERVING_URL and that serving is running",
             ) from exc

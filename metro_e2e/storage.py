@@ -88,8 +88,14 @@ class Storage:
         where = f"s3://{bucket}/{key}" if bucket and key else f"s3://{bucket}" if bucket else "S3"
         endpoint = f"S3 endpoint {self.endpoint} [{self.config.source_of('s3_endpoint')}]"
         if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+            why = {
+                ReadTimeoutError: f"connected, but gave no answer within {self.config.read_timeout:g} s "
+                "(METRO_READ_TIMEOUT)",
+                ConnectTimeoutError: f"accepted no connection within {self.config.connect_timeout:g} s "
+                "(METRO_CONNECT_TIMEOUT)",
+            }.get(type(exc), "did not answer")
             return EndpointUnreachable(
-                f"cannot {action} {where}: {endpoint} did not answer",
+                f"cannot {action} {where}: {endpoint} {why}",
                 url=self.endpoint,
                 hint="check METRO_URL / METRO_S3_ENDPOINT and that the gateway is reachable",
             )

@@ -27,6 +27,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from metro_e2e import data, promotion, registry, serving, training
+from metro_e2e._http import why_no_answer
 from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from metro_e2e.conformance.context import ClauseFailed, RunContext
 from metro_e2e.errors import MetroE2EError
@@ -41,7 +42,9 @@ def _get(ctx: RunContext, clause: str, url: str, **kwargs) -> requests.Response:
     try:
         response = requests.get(url, timeout=ctx.timeout, allow_redirects=False, **kwargs)
     except requests.RequestException as exc:
-        raise ClauseFailed("an HTTP answer", f"{type(exc).__name__} within the timeout", url=url) from None
+        connect, read = ctx.timeout
+        why = why_no_answer(exc, url, connect_timeout=connect, read_timeout=read)
+        raise ClauseFailed("an HTTP answer", why, url=url) from None
     ctx.evidence(clause, f"GET {url}", response)
     return response
 
@@ -181,7 +184,12 @@ def check_mlf_1(ctx: RunContext) -> str:
     url = ctx.config.tracking_uri + "/api/2.0/mlflow/experiments/search?max_results=1"
     response = _get(ctx, "MLF-1", url)
     if response.status_code != 200:
-        hint = " (an MLflow 3 server without --allowed-hosts answers 403)" if response.status_code == 403 else ""
+        hint = {
+            403: " (an MLflow 3 server without --allowed-hosts answers 403)",
+            502: " (the gateway cannot reach the MLflow service behind it)",
+            503: " (the gateway cannot reach the MLflow service behind it)",
+            504: " (the MLflow service behind the gateway did not answer in time)",
+        }.get(response.status_code, "")
         raise ClauseFailed(
             "HTTP 200 from experiments search", f"HTTP {response.status_code}{hint}", url=url, body=response.text
         )

@@ -6,7 +6,6 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 from metro_e2e.conformance.engine import VERDICTS, ClauseResult, exit_code
@@ -64,38 +63,19 @@ def preflight(config) -> None:
     """
     import requests
 
+    from metro_e2e._http import why_no_answer
+
     url = config.url
-    where = f"gateway {url} [{config.source_of('url')}]"
-    hint = "check --url / METRO_URL and that the gateway is reachable from here"
     try:
         requests.get(url + "/", timeout=(config.connect_timeout, config.read_timeout), allow_redirects=False)
-    except requests.exceptions.SSLError:
+    except requests.exceptions.RequestException as exc:
+        why = why_no_answer(exc, url, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout)
+        hint = "check --url / METRO_URL and that the gateway is reachable from here"
+        if isinstance(exc, requests.exceptions.SSLError):
+            hint = "if the gateway speaks plain HTTP, use http:// in --url / METRO_URL"
         raise EndpointUnreachable(
-            f"{where} did not complete a TLS handshake",
-            url=url,
-            hint="if the gateway speaks plain HTTP, use http:// in --url / METRO_URL",
+            f"gateway {url} [{config.source_of('url')}] gave no answer: {why}", url=url, hint=hint
         ) from None
-    except requests.exceptions.ConnectTimeout:
-        raise EndpointUnreachable(
-            f"{where} did not accept a connection within {config.connect_timeout:g} s (METRO_CONNECT_TIMEOUT)",
-            url=url,
-            hint=hint,
-        ) from None
-    except requests.exceptions.ReadTimeout:
-        raise EndpointUnreachable(
-            f"{where} accepted the connection but sent no answer within {config.read_timeout:g} s (METRO_READ_TIMEOUT)",
-            url=url,
-            hint=hint,
-        ) from None
-    except requests.exceptions.ConnectionError as exc:
-        text = str(exc)
-        if "NameResolution" in text or "Name or service not known" in text or "nodename nor servname" in text:
-            reason = f"host {urlsplit(url).hostname!r} does not resolve"
-        elif "refused" in text.lower():
-            reason = "refused the connection"
-        else:
-            reason = "did not answer (" + type(exc).__name__ + ")"
-        raise EndpointUnreachable(f"{where}: {reason}", url=url, hint=hint) from None
 
 
 def diagnosis(report: dict) -> str | None:

@@ -57,7 +57,12 @@ TRAIN_IN = tuple(
 )
 
 CASES = [
-    Case("url-refused", (*CHECK, "--url", "{closed}"), 4, ("refused the connection", "--url / METRO_URL")),
+    Case(
+        "url-refused",
+        (*CHECK, "--url", "{closed}"),
+        4,
+        ("connection refused: nothing listens there", "--url / METRO_URL"),
+    ),
     Case(
         "url-unresolvable",
         (*CHECK, "--url", "http://metro-gateway.invalid"),
@@ -68,10 +73,10 @@ CASES = [
         "url-silent",
         (*CHECK, "--url", "{silent}"),
         4,
-        ("sent no answer within 2 s", "METRO_READ_TIMEOUT"),
+        ("connected, but no answer within 2 s (METRO_READ_TIMEOUT)", "--url / METRO_URL"),
         env={"METRO_READ_TIMEOUT": "2"},
     ),
-    Case("url-https-on-http", (*CHECK, "--url", "{gw_https}"), 4, ("TLS handshake", "use http://")),
+    Case("url-https-on-http", (*CHECK, "--url", "{gw_https}"), 4, ("the TLS handshake failed", "use http://")),
     Case("url-with-path", (*CHECK, "--url", "{gw}/mlflow"), 2, ("not a path ('/mlflow')", "--url")),
     Case(
         "url-no-scheme",

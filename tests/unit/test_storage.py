@@ -82,7 +82,10 @@ def test_unreachable_endpoint_names_the_url_and_source(exc):
         storage.get_bytes("ml-data", "iris/iris.csv")
     assert info.value.url == "http://gw.test"
     assert "[derived from url (environment variable METRO_URL)]" in str(info.value)
-    assert "did not answer" in str(info.value) and "METRO_S3_ENDPOINT" in str(info.value)
+    said = {EndpointConnectionError: "did not answer", ConnectTimeoutError: "no connection within 5 s"}[type(exc)]
+    assert said in str(info.value) and "METRO_S3_ENDPOINT" in str(info.value)
+    if isinstance(exc, ConnectTimeoutError):
+        assert "METRO_CONNECT_TIMEOUT" in str(info.value)  # the setting that ran out
 
 
 def test_delete_reports_keys_s3_could_not_delete():

@@ -1,0 +1,153 @@
+"""Faults injected while ``metro-e2e check`` runs: the failing component's clause fails first, dependents are
+blocked, and the run ends within a bound set by the configured timeouts.
+
+One seeded local stack; each case starts a check against it, waits for the progress line of the clause just
+before the component's first clause, then kills the component's process group (SIGKILL) or freezes it
+(SIGSTOP: it accepts connections and never answers, the "slow" extreme), and lets the check finish. The
+component is restored (SIGCONT, or started again) before the next case; killing S3 (moto keeps its data in
+memory) comes last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
+
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2, 3
+BOUND_S = 150  # a run with every timeout spent, well below what a hang would take
+ORDER = [c.id for c in CLAUSES]
+
+# component -> (the clause after whose progress line the fault lands, the clauses it may fail first)
+TARGETS = {
+    "s3": ("GW-1", ("S3-",)),
+    "mlflow": ("S3-5", ("MLF-",)),
+    "serving": ("PRM-1", ("SRV-",)),
+    "gateway": ("S3-5", ("MLF-", "PRM-", "SRV-")),
+}
+CASES = [(c, "frozen") for c in ("s3", "mlflow", "serving", "gateway")] + [
+    (c, "killed") for c in ("mlflow", "serving", "gateway", "s3")
+]
+
+
+@pytest.fixture(scope="module")
+def seeded_stack(tmp_path_factory):
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    from .conftest import _require_nginx
+
+    _require_nginx()
+    with LocalStack(StackOptions(seed_model=True, run_dir=tmp_path_factory.mktemp("fault-stack"))) as stack:
+        yield stack
+
+
+def _group(stack, component: str) -> int:
+    pid = stack.serving.pid if component == "serving" else stack.services[component].pid
+    assert pid, f"{component} is not running"
+    return os.getpgid(pid)
+
+
+def _restore(stack, component: str, how: str, pgid: int) -> None:
+    from metro_e2e.stack import mlflow_server
+    from metro_e2e.stack.process import http_probe, wait_ready
+
+    if how == "frozen":
+        os.killpg(pgid, signal.SIGCONT)
+        return
+    if component == "serving":
+        stack.serving.start()
+    elif component == "mlflow":
+        mlflow_server.wait_mlflow(stack.services["mlflow"].start())
+    elif component == "gateway":
+        service = stack.services["gateway"].start()
+        wait_ready(
+            service, http_probe(stack.gateway_url + "/pipeline", expect_status=None), expected="nginx", deadline_s=15.0
+        )
+
+
+def _dependents(failed: str) -> set[str]:
+    out: set[str] = set()
+    for clause in CLAUSES:  # catalogue order: dependencies come first
+        if failed in clause.depends_on or out & set(clause.depends_on):
+            out.add(clause.id)
+    return out
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+@pytest.mark.parametrize(("component", "how"), CASES, ids=[f"{c}-{h}" for c, h in CASES])
+def test_fault_mid_run_fails_the_component_first_and_blocks_its_dependents(seeded_stack, component, how, tmp_path):
+    trigger, first_ids = TARGETS[component]
+    report_path = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("METRO_")}
+    env.update(METRO_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT_S), METRO_READ_TIMEOUT=str(READ_TIMEOUT_S))
+    argv = [str(Path(sys.executable).with_name("metro-e2e")), "check", "--url", seeded_stack.gateway_url]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [*argv, "--skip", "KFP", "--report-json", str(report_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    pgid = _group(seeded_stack, component)
+    try:
+        while True:  # wait for the trigger clause's progress line
+            line = lines.get(timeout=max(1.0, 60 - (time.monotonic() - started)))
+            assert line is not None, "check ended before the trigger:\n" + "".join(seen)
+            seen.append(line)
+            if line.split()[:1] == [trigger]:
+                break
+        os.killpg(pgid, signal.SIGSTOP if how == "frozen" else signal.SIGKILL)
+        faulted_at = time.monotonic()
+        try:
+            proc.wait(timeout=BOUND_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"check still running {BOUND_S} s after the fault; last output:\n" + "".join(seen[-10:]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if how == "killed" and component in ("mlflow", "serving", "gateway"):
+            if component == "serving":
+                seeded_stack.serving.stop()
+            else:
+                seeded_stack.services[component].stop(grace=0.5)
+        _restore(seeded_stack, component, how, pgid)
+    after_fault = time.monotonic() - faulted_at
+    while (line := lines.get(timeout=10)) is not None:
+        seen.append(line)
+
+    assert proc.returncode == 1, "".join(seen[-30:])
+    verdicts = {c["id"]: c for c in json.loads(report_path.read_text())["clauses"]}
+    after = ORDER[ORDER.index(trigger) + 1 :]
+    first = next(i for i in after if verdicts[i]["verdict"] not in ("passed", "skipped"))
+    assert first.startswith(first_ids), (first, verdicts[first])
+    assert verdicts[first]["verdict"] == "failed", verdicts[first]
+    # the detail says what happened in words a user acts on: a timeout names its setting; a dead service is a
+    # refused connection (gateway) or the gateway's 502 / "not answering" (a service behind it)
+    cue = ("METRO_READ_TIMEOUT",) if how == "frozen" else ("502", "connection refused", "not answering")
+    assert any(c in verdicts[first]["detail"] for c in cue), verdicts[first]["detail"]
+    for dep in _dependents(first):
+        assert verdicts[dep]["verdict"] in ("blocked", "skipped"), (dep, verdicts[dep])
+    before = [i for i in ORDER[: ORDER.index(trigger) + 1] if BY_ID[i].mode == "default" and not i.startswith("KFP")]
+    assert all(verdicts[i]["verdict"] in ("passed", "warned") for i in before), verdicts
+    assert after_fault < BOUND_S
+    print(f"{component} {how}: {first} failed after {after_fault:.1f} s: {verdicts[first]['detail'][:160]}")
