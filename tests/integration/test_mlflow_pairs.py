@@ -3,6 +3,10 @@
 | client \\ server | 2.20.3 (platform) | 3.17.2 |
 | 2.x (suite default) | supported | supported |
 | 3.x | refused: no logged-models API | supported (MLflow 3 layout) |
+
+``test_this_client_with_each_server`` uses the MLflow client of the environment it runs in: the default
+environment (2.x) and ``tox -e mlflow3`` (3.x) each run it against both servers, and CI runs both. The other
+tests reach the 3.x client through the 3.x server's own environment, so the default run covers all four pairs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import mlflow
 import pytest
 import requests
 
@@ -62,11 +67,30 @@ def _train_with(python: str, config, tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
 
 
-def test_2x_client_with_3x_server(metro_stack_3x):
-    config = _names(metro_stack_3x)
+CLIENT_MAJOR = int(mlflow.__version__.split(".")[0])
+EXPECTED = {  # (client major, server profile) -> registry layout, or None: refused with a clear error
+    (2, "2.20.3"): "run",
+    (2, "3.x"): "run",
+    (3, "2.20.3"): None,
+    (3, "3.x"): "logged-model",
+}
+
+
+@pytest.mark.parametrize("server", ["2.20.3", "3.x"])
+def test_this_client_with_each_server(server, request):
+    stack = request.getfixturevalue("metro_stack" if server == "2.20.3" else "metro_stack_3x")
+    config = _names(stack).replace(latest_prefix=f"metro-e2e/{uuid.uuid4().hex[:8]}/latest/")  # not the shared one
+    layout = EXPECTED[(CLIENT_MAJOR, server)]
+    if layout is None:
+        with pytest.raises(TrackingError, match="needs the logged-models API") as info:
+            training.train(config, data.split(data.iris_frame()))
+        assert mlflow.__version__ in str(info.value)  # names the client version
+        return
     result = training.train(config, data.split(data.iris_frame()))
     assert result.version == "1"
-    assert registry.locate_version(config, config.model_name).layout == "run"
+    assert registry.locate_version(config, config.model_name).layout == layout
+    promoted = promotion.promote(config)
+    assert "MLmodel" in promoted.files and promoted.version == "1"
 
 
 def test_3x_client_with_3x_server_logs_the_mlflow3_layout(metro_stack_3x, metro_mlflow3_python, tmp_path):

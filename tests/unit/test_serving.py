@@ -90,7 +90,9 @@ def test_connection_failure_is_endpoint_unreachable():
     session = requests.Session()
     session.mount("http://", Down())
     client = ServingClient(URL, connect_timeout=2.0, read_timeout=3.0, session=session)
-    with pytest.raises(EndpointUnreachable, match=r"gave no answer: no connection within 2 s \(METRO_CONNECT_TIMEOUT\)"):
+    with pytest.raises(
+        EndpointUnreachable, match=r"gave no answer: no connection within 2 s \(METRO_CONNECT_TIMEOUT\)"
+    ):
         client.post(b"{}", "application/json")
 
 
