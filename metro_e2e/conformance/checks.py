@@ -463,6 +463,7 @@ def check_prm_2(ctx: RunContext) -> str:
     cfg = ctx.config
     storage = _storage(ctx)
     try:
+        previous = _back_up_latest(ctx, storage)
         done = promotion.promote_location(storage, where, config=cfg)
         state = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
         source = {k[len(where.prefix) :] for k in storage.list_keys(where.bucket, where.prefix)}
@@ -475,7 +476,34 @@ def check_prm_2(ctx: RunContext) -> str:
             f"a marker recording version {result.version}", "; ".join(state.problems) or str(state.marker)
         )
     ctx.results["promoted"] = (config, result)
-    return f"latest/ now holds {config.model_name} v{result.version} ({len(done.files)} files, {len(done.removed)} stale removed)"
+    kept = (
+        f"; the previous latest/ ({previous[1].get('name')} v{previous[1].get('version')}) is put back when the run ends"
+        if previous
+        else "; latest/ was empty before, so this model stays"
+    )
+    return (
+        f"latest/ now holds {config.model_name} v{result.version} ({len(done.files)} files, "
+        f"{len(done.removed)} stale removed){kept}"
+    )
+
+
+def _back_up_latest(ctx: RunContext, storage: Storage) -> tuple[str, dict] | None:
+    """Copy what ``latest/`` holds into the run's namespace, so the run can put it back at the end."""
+    cfg = ctx.config
+    state = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
+    if not state.files:
+        return None
+    backup = ctx.namespace + "previous-latest/"
+    for rel in state.files:
+        storage.copy(cfg.models_bucket, cfg.latest_prefix + rel, backup + rel)
+    marker = state.marker or {}
+    record = {
+        "name": marker.get("name", "the model served before the check"),
+        "version": marker.get("version", "unknown"),
+        "source_uri": marker.get("source_uri", f"s3://{cfg.models_bucket}/{cfg.latest_prefix}"),
+    }
+    ctx.results["previous_latest"] = (backup, record)
+    return backup, record
 
 
 # -- serving --------------------------------------------------------------------------------------------------------------
@@ -593,6 +621,7 @@ def check_srv_5(ctx: RunContext) -> str:
     except MetroE2EError:
         before = None
     state = ctx.restart_serving()
+    ctx.results["serving_restarted"] = True  # the run restarts it again after putting latest/ back
     deadline = time.monotonic() + ctx.options.restart_timeout_s
     last = "nothing yet"
     while time.monotonic() < deadline:

@@ -128,6 +128,36 @@ class RunContext:
         return "restarted"
 
 
+def _restore_latest(ctx: RunContext) -> list[str]:
+    """Promote mode: put back what ``latest/`` held before PRM-2 (and serve it again if SRV-5 restarted serving)."""
+    from metro_e2e import promotion
+    from metro_e2e.errors import MetroE2EError
+
+    previous = ctx.results.get("previous_latest")
+    if not previous:
+        return []
+    backup, record = previous
+    cfg = ctx.config
+    what = f"{record['name']} v{record['version']}"
+    try:
+        promotion.copy_to_latest(
+            ctx.storage, bucket=cfg.models_bucket, source_prefix=backup, latest_prefix=cfg.latest_prefix, record=record
+        )
+    except MetroE2EError as exc:
+        return [
+            f"s3://{cfg.models_bucket}/{cfg.latest_prefix} still holds the check's model: putting {what} back "
+            f"failed ({exc.message}); the copy is at s3://{cfg.models_bucket}/{backup}"
+        ]
+    if ctx.results.get("serving_restarted"):
+        try:
+            ctx.restart_serving()
+        except Exception as exc:  # noqa: BLE001 - reported as something left for the user
+            return [
+                f"latest/ holds {what} again, but restarting serving failed ({exc}): it still serves the check's model"
+            ]
+    return []
+
+
 def cleanup(ctx: RunContext) -> list[str]:
     """Delete what the run created (its namespace only); return what could not be deleted or is still there."""
     from metro_e2e import registry
@@ -135,6 +165,7 @@ def cleanup(ctx: RunContext) -> list[str]:
 
     leftovers: list[str] = []
     storage = ctx.storage
+    leftovers += _restore_latest(ctx)
     for bucket in (ctx.config.data_bucket, ctx.config.models_bucket):
         try:
             storage.delete_prefix(bucket, ctx.namespace)

@@ -93,14 +93,45 @@ def test_wrong_credentials_fail_s3_1_and_block_its_dependents(metro_check_stack,
 
 
 def test_unreachable_gateway_fails_gw_1_within_the_timeout(tmp_path):
+    """The live tier (pytest) gives GW-1's verdict; ``metro-e2e check`` stops before it, in one sentence."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, report, _ = check(tmp_path, "--url", f"http://127.0.0.1:{port}", "--quick")
+    url = f"http://127.0.0.1:{port}"
+    report_path = tmp_path / "live.json"
+    live = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--pyargs",
+            "metro_e2e.conformance.suite",
+            "--metro-url",
+            url,
+            "--metro-quick",
+            "--metro-report-json",
+            str(report_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    report = json.loads(report_path.read_text())
     v = verdicts(report)
-    assert code == 1 and v["GW-1"] == "failed"
+    assert live.returncode == 1 and v["GW-1"] == "failed", live.stdout[-2000:]
+    assert "connection refused" in detail(report, "GW-1")
     assert {v[c] for c in ("S3-1", "MLF-1", "KFP-1", "SRV-1")} == {"blocked"}
     assert all(c["duration_s"] < 15 for c in report["clauses"])
+
+    done = subprocess.run(
+        [sys.executable, "-m", "metro_e2e.cli", "check", "--url", url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 4 and done.stderr.strip().count("\n") == 0, done.stderr
+    assert "connection refused" in done.stderr and "--url / METRO_URL" in done.stderr
 
 
 def test_missing_bucket_fails_s3_2(metro_check_stack, tmp_path):
@@ -390,3 +421,22 @@ def test_a_restart_that_does_nothing_fails_srv_5(metro_check_stack, tmp_path):
     v = verdicts(report)
     assert code == 1 and v["PRM-2"] == "passed" and v["SRV-5"] == "failed"
     assert "still differ" in detail(report, "SRV-5")
+
+
+def test_promote_mode_puts_the_previous_latest_back_when_it_ends(metro_check_stack, tmp_path):
+    storage = Storage(metro_check_stack.config())
+    cfg = metro_check_stack.config()
+    before = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
+    assert before.complete and before.marker["name"] == "iris-model"
+    code, report, out = check(
+        tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP", "SRV-5", "--allow-promote"
+    )
+    assert verdicts(report)["PRM-2"] == "passed", out[-3000:]
+    assert "is put back when the run ends" in detail(report, "PRM-2")
+    after = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
+    assert after.complete, after.problems
+    assert after.files == before.files  # the same bytes as before the run
+    assert {k: after.marker[k] for k in ("name", "version", "source_uri")} == {
+        k: before.marker[k] for k in ("name", "version", "source_uri")
+    }
+    assert report["leftovers"] == []
