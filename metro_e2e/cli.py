@@ -201,12 +201,13 @@ def _check(args: argparse.Namespace) -> int:
     )
     # Malformed settings (URL, timeouts, names) are one clear line before anything runs, and a URL nothing
     # answers at is one sentence (exit 4), not a table of blocked clauses.
-    config = load_config(cli={"url": args.url}, environ=os.environ)
-    target = args.url or os.environ.get("METRO_URL")
+    environ = {k: v for k, v in os.environ.items() if not (k == "METRO_URL" and not v)}  # empty = unset, as in pytest
+    config = load_config(cli={"url": args.url}, environ=environ)
+    target = args.url or environ.get("METRO_URL")
     runner.validate(request)
     if target:
         runner.preflight(config)
-    print(f"metro-e2e check: {config.url if target else 'the local Metro stack'}", flush=True)
+    print(f"metro-e2e check: {config.mask(config.url) if target else 'the local Metro stack'}", flush=True)
     code, report = runner.run(request)
     print()
     print(runner.table(report))

@@ -255,12 +255,15 @@ class MetroConfig:
         return _resolve(cli=changes, env={}, ini={}, kept=kept)
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret value of this config replaced by ``***``."""
+        """``text`` with every secret value of this config replaced by ``***`` (also a password in the URL)."""
         for s in SETTINGS:
             if s.secret:
                 value = getattr(self, s.name).reveal()
                 if value:
                     text = text.replace(value, MASK)
+        password = urlsplit(self.url).password
+        if password:
+            text = text.replace(f":{password}@", f":{MASK}@")
         return text
 
 

@@ -26,10 +26,12 @@ Interruptions:
 - a kill that cannot be held (SIGKILL: OOM, node loss) or an S3 failure during
   the swap can leave old and new files mixed. A journal object written before
   the swap (``.metro-e2e-staging/<id>.journal.json``, next to the staged copy)
-  records what was being promoted: ``inspect_latest`` reports it,
-  ``download_latest`` (the serving pod's loader) refuses to load a mixed
-  ``latest/``, and ``recover`` (``python -m metro_e2e.steps.promote --recover``)
-  finishes the swap from the staged copy.
+  records what was being promoted and what ``latest/`` held: ``inspect_latest``
+  reports it, ``download_latest`` (the serving pod's loader) refuses to load
+  anything but one whole model, and ``recover``
+  (``python -m metro_e2e.steps.promote --recover``) finishes the swap from the
+  staged copy. The marker names its promotion (``started_at``), so a journal
+  older than it was superseded by a later promotion, not left unfinished.
 """
 
 from __future__ import annotations
@@ -37,17 +39,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from metro_e2e.config import MetroConfig
-from metro_e2e.errors import MetroE2EError, PromotionError
+from metro_e2e.errors import MetroE2EError, PromotionError, StorageError
 from metro_e2e.registry import VersionLocation, locate_version
 from metro_e2e.storage import Storage, sha256_hex
 
@@ -57,6 +59,7 @@ MARKER_NAME = ".metro-e2e-promotion.json"
 STAGING_ROOT = ".metro-e2e-staging/"
 JOURNAL_SUFFIX = ".journal.json"
 HELD_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+SUPERSEDED_AFTER_S = 3600  # a superseded journal this old cannot belong to a promotion still running
 MLMODEL = "MLmodel"
 
 
@@ -145,19 +148,22 @@ def copy_to_latest(
         raise PromotionError(f"{what} contains a file named {MARKER_NAME}, which promotion reserves")
 
     staging = f"{STAGING_ROOT}{uuid.uuid4().hex}/"
+    journal_key = _journal_key(staging)
     try:
         digests = _stage(storage, bucket, relative, staging)
+        journal = dict(
+            record,
+            latest_prefix=latest_prefix,
+            staging=staging,
+            files=digests,
+            previous=_digests(storage, bucket, latest_prefix),
+            started_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        )
+        storage.put_bytes(bucket, journal_key, json.dumps(journal, indent=2, sort_keys=True).encode())
     except BaseException:
-        storage.delete_prefix(bucket, staging)  # latest/ was not touched
+        storage.delete_keys(bucket, [journal_key])  # latest/ was not touched: nothing to recover
+        storage.delete_prefix(bucket, staging)
         raise
-    journal = dict(
-        record,
-        latest_prefix=latest_prefix,
-        staging=staging,
-        files=digests,
-        started_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-    )
-    storage.put_bytes(bucket, _journal_key(staging), json.dumps(journal, indent=2, sort_keys=True).encode())
     with _signals_held(f"the swap of {what} into s3://{bucket}/{latest_prefix}"):
         try:
             stale = _swap(storage, bucket, journal)
@@ -167,7 +173,8 @@ def copy_to_latest(
                 f"files ({exc})",
                 hint="finish it with: python -m metro_e2e.steps.promote --recover",
             ) from exc
-        _forget(storage, bucket, latest_prefix, up_to=journal["started_at"])
+        _forget(storage, bucket, journal)
+    _collect_superseded(storage, bucket, latest_prefix, before=journal["started_at"])
     log.info(
         "promoted %s: %d files to s3://%s/%s, %d stale removed", what, len(digests), bucket, latest_prefix, len(stale)
     )
@@ -201,7 +208,12 @@ def _swap(storage: Storage, bucket: str, journal: dict) -> list[str]:
     for rel in sorted(digests, key=lambda r: (r == MLMODEL, r)):
         storage.copy(bucket, staging + rel, latest_prefix + rel)
     record = {k: journal[k] for k in ("name", "version", "source_uri") if k in journal}
-    marker = dict(record, files=digests, promoted_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    marker = dict(
+        record,
+        files=digests,
+        started_at=journal["started_at"],  # which promotion this is: older unfinished journals are superseded
+        promoted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     storage.put_bytes(bucket, latest_prefix + MARKER_NAME, json.dumps(marker, indent=2, sort_keys=True).encode())
     keep = {latest_prefix + rel for rel in digests} | {latest_prefix + MARKER_NAME}
     stale = sorted(previous - keep)
@@ -218,18 +230,18 @@ def _signals_held(what: str) -> Iterator[None]:
     received: list[int] = []
 
     def hold(signum, _frame) -> None:
-        if not received:
-            print(
-                f"promote: {signal.Signals(signum).name} received during {what}: finishing the swap first",
-                file=sys.stderr,
-                flush=True,
-            )
-        received.append(signum)
+        received.append(signum)  # first: a handler may interrupt a write to stderr, so record before writing
+        if len(received) == 1:
+            _say(f"promote: {signal.Signals(signum).name} received during {what}: finishing it first")
 
     held = [getattr(signal, name) for name in HELD_SIGNALS if hasattr(signal, name)]
     previous = {sig: signal.signal(sig, hold) for sig in held}
     try:
         yield
+    except BaseException as exc:
+        if received:  # the signal below replaces this exception: say it first, or it is lost
+            _say(f"promote: error: {exc}")
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -237,35 +249,83 @@ def _signals_held(what: str) -> Iterator[None]:
             signal.raise_signal(received[0])
 
 
+def _say(line: str) -> None:
+    os.write(2, (line + "\n").encode(errors="replace"))  # not print: safe inside a signal handler
+
+
+def _digests(storage: Storage, bucket: str, prefix: str) -> dict[str, str]:
+    """relative path -> SHA-256 of every object under ``prefix`` except the promotion marker."""
+    keys = [k for k in storage.list_keys(bucket, prefix) if k != prefix + MARKER_NAME]
+    return {k[len(prefix) :]: sha256_hex(storage.get_bytes(bucket, k)) for k in keys}
+
+
 def journals(storage: Storage, *, bucket: str, latest_prefix: str) -> list[dict]:
-    """Unfinished promotions into ``latest_prefix`` (in progress, or interrupted), oldest first."""
+    """Every promotion into ``latest_prefix`` that has a journal (unfinished, or superseded), oldest first."""
     found = []
     for key in storage.list_keys(bucket, STAGING_ROOT):
         if not key.endswith(JOURNAL_SUFFIX) or "/" in key[len(STAGING_ROOT) :]:
             continue
         try:
             journal = json.loads(storage.get_bytes(bucket, key))
-        except (ValueError, MetroE2EError):
-            continue  # deleted meanwhile, or not ours
+        except StorageError as exc:
+            if "no such object" in exc.message:
+                continue  # finished and deleted since the listing
+            raise
+        except ValueError:
+            log.warning("ignoring unreadable promotion journal s3://%s/%s", bucket, key)
+            continue
         if journal.get("latest_prefix") == latest_prefix:
             found.append(dict(journal, key=key))
     return sorted(found, key=lambda j: j.get("started_at", ""))
 
 
-def _forget(storage: Storage, bucket: str, latest_prefix: str, *, up_to: str) -> None:
-    """Drop the journals (and staged copies) of promotions into ``latest_prefix`` started up to ``up_to``."""
-    for journal in journals(storage, bucket=bucket, latest_prefix=latest_prefix):
-        if journal.get("started_at", "") <= up_to:
-            storage.delete_keys(bucket, [journal["key"]])
-            storage.delete_prefix(bucket, journal["staging"])
+def pending(storage: Storage, *, bucket: str, latest_prefix: str, marker: dict | None) -> list[dict]:
+    """Journals of promotions that started after the one ``latest/``'s marker records: unfinished, oldest first."""
+    done = (marker or {}).get("started_at", "")
+    return [j for j in journals(storage, bucket=bucket, latest_prefix=latest_prefix) if j.get("started_at", "") > done]
+
+
+def whole_models(marker: dict | None, unfinished: list[dict]) -> list[dict[str, str]]:
+    """The file sets that are one complete model: the marker's, each unfinished promotion's, and what ``latest/``
+    held before the first of them started (which may have had no marker)."""
+    models = [j["files"] for j in unfinished]
+    if marker and marker.get("files"):
+        models.append(marker["files"])
+    if unfinished and unfinished[0].get("previous"):
+        models.append(unfinished[0]["previous"])
+    return models
+
+
+def _forget(storage: Storage, bucket: str, journal: dict) -> None:
+    """Drop one finished promotion's journal, then its staged copy."""
+    storage.delete_keys(bucket, [journal["key"] if "key" in journal else _journal_key(journal["staging"])])
+    storage.delete_prefix(bucket, journal["staging"])
+
+
+def _collect_superseded(storage: Storage, bucket: str, latest_prefix: str, *, before: str) -> None:
+    """Best effort: drop journals (and staged copies) that a later promotion superseded, once they are old enough
+    that they cannot belong to a promotion still running."""
+    cutoff = (datetime.now(UTC) - timedelta(seconds=SUPERSEDED_AFTER_S)).isoformat(timespec="microseconds")
+    try:
+        for journal in journals(storage, bucket=bucket, latest_prefix=latest_prefix):
+            started = journal.get("started_at", "")
+            if started < before and started < cutoff:
+                _forget(storage, bucket, journal)
+    except MetroE2EError as exc:
+        log.warning("could not drop superseded promotion journals: %s", exc)
 
 
 def recover(storage: Storage, *, bucket: str, latest_prefix: str) -> PromotionResult | None:
-    """Finish the newest interrupted promotion into ``latest_prefix`` from its staged copy; None if there is none."""
-    pending = journals(storage, bucket=bucket, latest_prefix=latest_prefix)
-    if not pending:
+    """Finish the newest unfinished promotion into ``latest_prefix`` from its staged copy; None if there is none.
+
+    Meant for a promotion that was killed: run it while another promotion into the same ``latest/`` is still
+    running and the two race, as two promotions always do.
+    """
+    marker = _read_marker(storage, bucket, latest_prefix)
+    unfinished = pending(storage, bucket=bucket, latest_prefix=latest_prefix, marker=marker)
+    if not unfinished:
         return None
-    journal = pending[-1]
+    journal = unfinished[-1]
     what = f"{journal.get('name')} version {journal.get('version')}"
     for rel, digest in journal["files"].items():
         try:
@@ -282,9 +342,21 @@ def recover(storage: Storage, *, bucket: str, latest_prefix: str) -> PromotionRe
             )
     with _signals_held(f"the recovery of {what}"):
         stale = _swap(storage, bucket, journal)
-        _forget(storage, bucket, latest_prefix, up_to=journal["started_at"])
+        _forget(storage, bucket, journal)
+    _collect_superseded(storage, bucket, latest_prefix, before=journal["started_at"])
     log.info("recovered the promotion of %s into s3://%s/%s", what, bucket, latest_prefix)
     return _result(journal, bucket, stale)
+
+
+def _read_marker(storage: Storage, bucket: str, latest_prefix: str) -> dict | None:
+    try:
+        return json.loads(storage.get_bytes(bucket, latest_prefix + MARKER_NAME))
+    except StorageError as exc:
+        if "no such object" in exc.message:
+            return None
+        raise
+    except ValueError:
+        return None
 
 
 def _stage(storage: Storage, bucket: str, relative: dict[str, str], staging: str) -> dict[str, str]:
@@ -318,7 +390,7 @@ def inspect_latest(storage: Storage, *, bucket: str, latest_prefix: str) -> Late
         for label, items in (("missing", missing), ("not in the marker", extra), ("changed since promotion", changed)):
             if items:
                 problems.append(f"{len(items)} file(s) {label}: {', '.join(items[:5])}")
-    for journal in journals(storage, bucket=bucket, latest_prefix=latest_prefix):
+    for journal in pending(storage, bucket=bucket, latest_prefix=latest_prefix, marker=marker):
         problems.append(
             f"a promotion of {journal.get('name')} version {journal.get('version')} started at "
             f"{journal.get('started_at')} has not finished (in progress, or interrupted: finish it with "
@@ -333,21 +405,34 @@ def download_latest(storage: Storage, *, bucket: str, latest_prefix: str, dest) 
     keys = storage.list_keys(bucket, latest_prefix)
     if not keys:
         raise PromotionError(f"s3://{bucket}/{latest_prefix} is empty: there is no model to serve")
-    pending = journals(storage, bucket=bucket, latest_prefix=latest_prefix)
-    if pending and not inspect_latest(storage, bucket=bucket, latest_prefix=latest_prefix).files_match_marker:
-        last = pending[-1]
-        raise PromotionError(
-            f"s3://{bucket}/{latest_prefix} holds old and new files: the promotion of {last.get('name')} version "
-            f"{last.get('version')} (started {last.get('started_at')}) has not finished; not loading a mixed model",
-            hint="finish it with: python -m metro_e2e.steps.promote --recover",
-        )
-    written = []
+    written, got, marker_text = [], {}, None
     for key in keys:
         rel = key[len(latest_prefix) :]
         target = (root / rel).resolve()
         if root.resolve() not in target.parents:
             raise PromotionError(f"refusing to download {key!r}: it would land outside {root}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(storage.get_bytes(bucket, key))
+        body = storage.get_bytes(bucket, key)
+        target.write_bytes(body)
         written.append(rel)
+        if rel == MARKER_NAME:
+            marker_text = body
+        else:
+            got[rel] = sha256_hex(body)
+    marker = _parse(marker_text)
+    unfinished = pending(storage, bucket=bucket, latest_prefix=latest_prefix, marker=marker)
+    if unfinished and got not in whole_models(marker, unfinished):
+        last = unfinished[-1]
+        raise PromotionError(
+            f"s3://{bucket}/{latest_prefix} holds old and new files: the promotion of {last.get('name')} version "
+            f"{last.get('version')} (started {last.get('started_at')}) has not finished; not loading a mixed model",
+            hint="finish it with: python -m metro_e2e.steps.promote --recover",
+        )
     return written
+
+
+def _parse(text: bytes | None) -> dict | None:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None

@@ -128,34 +128,42 @@ class RunContext:
         return "restarted"
 
 
-def _restore_latest(ctx: RunContext) -> list[str]:
-    """Promote mode: put back what ``latest/`` held before PRM-2 (and serve it again if SRV-5 restarted serving)."""
+def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
+    """Promote mode: put back what ``latest/`` held before PRM-2 (and serve it again if SRV-5 restarted serving).
+
+    Returns what to report, and the backup prefix to keep when it could not be put back.
+    """
     from metro_e2e import promotion
     from metro_e2e.errors import MetroE2EError
 
-    previous = ctx.results.get("previous_latest")
-    if not previous:
-        return []
+    previous, promoted = ctx.results.get("previous_latest"), ctx.results.get("promoted")
+    if not previous or not promoted:
+        return [], None  # PRM-2 did not replace latest/
     backup, record = previous
     cfg = ctx.config
+    where = f"s3://{cfg.models_bucket}/{cfg.latest_prefix}"
     what = f"{record['name']} v{record['version']}"
+    config, result = promoted
     try:
+        marker = promotion.inspect_latest(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix).marker
+        if (marker or {}).get("name") != config.model_name or str((marker or {}).get("version")) != str(result.version):
+            return [f"{where} changed during the run (someone else promoted): {what} was not put back"], None
         promotion.copy_to_latest(
             ctx.storage, bucket=cfg.models_bucket, source_prefix=backup, latest_prefix=cfg.latest_prefix, record=record
         )
     except MetroE2EError as exc:
         return [
-            f"s3://{cfg.models_bucket}/{cfg.latest_prefix} still holds the check's model: putting {what} back "
-            f"failed ({exc.message}); the copy is at s3://{cfg.models_bucket}/{backup}"
-        ]
+            f"{where} still holds the check's model: putting {what} back failed ({exc.message}); "
+            f"its copy is kept at s3://{cfg.models_bucket}/{backup}"
+        ], backup
     if ctx.results.get("serving_restarted"):
         try:
             ctx.restart_serving()
         except Exception as exc:  # noqa: BLE001 - reported as something left for the user
             return [
-                f"latest/ holds {what} again, but restarting serving failed ({exc}): it still serves the check's model"
-            ]
-    return []
+                f"{where} holds {what} again, but restarting serving failed ({exc}): it still serves the check's model"
+            ], None
+    return [], None
 
 
 def cleanup(ctx: RunContext) -> list[str]:
@@ -165,11 +173,17 @@ def cleanup(ctx: RunContext) -> list[str]:
 
     leftovers: list[str] = []
     storage = ctx.storage
-    leftovers += _restore_latest(ctx)
+    restore_problems, keep = _restore_latest(ctx)
+    leftovers += restore_problems
     for bucket in (ctx.config.data_bucket, ctx.config.models_bucket):
         try:
-            storage.delete_prefix(bucket, ctx.namespace)
-            left = storage.list_keys(bucket, ctx.namespace)
+            if keep and bucket == ctx.config.models_bucket:  # the only copy of what latest/ held: reported, kept
+                storage.delete_keys(
+                    bucket, [k for k in storage.list_keys(bucket, ctx.namespace) if not k.startswith(keep)]
+                )
+            else:
+                storage.delete_prefix(bucket, ctx.namespace)
+            left = [k for k in storage.list_keys(bucket, ctx.namespace) if not (keep and k.startswith(keep))]
             leftovers += [f"s3://{bucket}/{k}" for k in left]
         except MetroE2EError as exc:
             if any(b == bucket for b, _ in ctx.created["s3"]):

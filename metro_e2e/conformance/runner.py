@@ -74,7 +74,7 @@ def preflight(config) -> None:
         if isinstance(exc, requests.exceptions.SSLError):
             hint = "if the gateway speaks plain HTTP, use http:// in --url / METRO_URL"
         raise EndpointUnreachable(
-            f"gateway {url} [{config.source_of('url')}] gave no answer: {why}", url=url, hint=hint
+            f"gateway {config.mask(url)} [{config.source_of('url')}] gave no answer: {why}", url=url, hint=hint
         ) from None
 
 

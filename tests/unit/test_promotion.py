@@ -198,14 +198,8 @@ def test_a_journal_left_between_stage_and_swap_still_loads_the_old_model(metro_u
     copy_to_latest(storage, bucket="ml-models", source_prefix="src1/", latest_prefix="latest/", record=RECORD)
     _put_model(storage, "src2/", MODEL_V2)
 
-    class Killed(BaseException):
-        pass
-
-    def die(*args, **kwargs):
-        raise Killed  # stands for a kill after the journal is written, before the first copy
-
-    monkeypatch.setattr(promotion, "_swap", die)
-    with pytest.raises(Killed):
+    _kill_at_swap(monkeypatch)  # a kill after the journal is written, before the first copy
+    with pytest.raises(_Killed):
         copy_to_latest(storage, bucket="ml-models", source_prefix="src2/", latest_prefix="latest/", record=RECORD)
     monkeypatch.undo()
     files = promotion.download_latest(storage, bucket="ml-models", latest_prefix="latest/", dest=tmp_path / "pod")
@@ -223,3 +217,67 @@ def test_signals_during_the_swap_are_held_until_it_ends(monkeypatch):
         assert delivered == []
     assert delivered == [signal.SIGTERM]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+class _Killed(BaseException):
+    """Stands for a kill: nothing after it runs."""
+
+
+def _kill_at_swap(monkeypatch):
+    def die(*args, **kwargs):
+        raise _Killed
+
+    monkeypatch.setattr(promotion, "_swap", die)
+
+
+def test_a_later_promotion_supersedes_a_killed_one_without_deleting_a_young_journal(
+    metro_unit_platform, tmp_path, monkeypatch
+):
+    storage = Storage(metro_unit_platform)
+    _put_model(storage, "src1/", MODEL_V1)
+    _put_model(storage, "src2/", MODEL_V2)
+    with monkeypatch.context() as m:
+        _kill_at_swap(m)
+        with pytest.raises(_Killed):
+            copy_to_latest(storage, bucket="ml-models", source_prefix="src1/", latest_prefix="latest/", record=RECORD)
+    killed = promotion.journals(storage, bucket="ml-models", latest_prefix="latest/")
+    assert len(killed) == 1
+    copy_to_latest(storage, bucket="ml-models", source_prefix="src2/", latest_prefix="latest/", record=RECORD)
+    state = inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
+    assert state.complete, state.problems  # the killed one is superseded, not "unfinished"
+    assert promotion.recover(storage, bucket="ml-models", latest_prefix="latest/") is None  # would undo v2
+    assert promotion.journals(storage, bucket="ml-models", latest_prefix="latest/") == killed  # young: kept
+    files = promotion.download_latest(storage, bucket="ml-models", latest_prefix="latest/", dest=tmp_path / "pod")
+    assert (tmp_path / "pod" / "model.pkl").read_bytes() == MODEL_V2["model.pkl"] and "conda.yaml" in files
+
+    monkeypatch.setattr(promotion, "SUPERSEDED_AFTER_S", 0)  # once old enough, the next promotion drops it
+    copy_to_latest(storage, bucket="ml-models", source_prefix="src2/", latest_prefix="latest/", record=RECORD)
+    assert promotion.journals(storage, bucket="ml-models", latest_prefix="latest/") == []
+    assert storage.list_keys("ml-models", promotion.STAGING_ROOT) == []
+
+
+def test_an_unmarked_latest_still_loads_while_a_promotion_over_it_is_unfinished(
+    metro_unit_platform, tmp_path, monkeypatch
+):
+    storage = Storage(metro_unit_platform)
+    _put_model(storage, "latest/", MODEL_V1)  # as the published script leaves it: no marker
+    _put_model(storage, "src2/", MODEL_V2)
+    _kill_at_swap(monkeypatch)
+    with pytest.raises(_Killed):
+        copy_to_latest(storage, bucket="ml-models", source_prefix="src2/", latest_prefix="latest/", record=RECORD)
+    monkeypatch.undo()
+    promotion.download_latest(storage, bucket="ml-models", latest_prefix="latest/", dest=tmp_path / "pod")
+    assert (tmp_path / "pod" / "model.pkl").read_bytes() == MODEL_V1["model.pkl"]
+
+
+def test_a_held_signal_does_not_hide_the_error_that_ended_the_swap(monkeypatch, capfd):
+    import signal
+
+    delivered = []
+    monkeypatch.setattr(signal, "raise_signal", delivered.append)
+    with pytest.raises(PromotionError), promotion._signals_held("a test swap"):
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+        raise PromotionError("injected: the swap failed half-way")
+    err = capfd.readouterr().err
+    assert "SIGTERM received during a test swap" in err and "injected: the swap failed half-way" in err
+    assert delivered == [signal.SIGTERM]
