@@ -49,7 +49,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from metro_e2e.config import MetroConfig
-from metro_e2e.errors import MetroE2EError, PromotionError, StorageError
+from metro_e2e.errors import MetroE2EError, PromotionError
 from metro_e2e.registry import VersionLocation, locate_version
 from metro_e2e.storage import Storage, sha256_hex
 
@@ -265,13 +265,11 @@ def journals(storage: Storage, *, bucket: str, latest_prefix: str) -> list[dict]
     for key in storage.list_keys(bucket, STAGING_ROOT):
         if not key.endswith(JOURNAL_SUFFIX) or "/" in key[len(STAGING_ROOT) :]:
             continue
-        try:
-            journal = json.loads(storage.get_bytes(bucket, key))
-        except StorageError as exc:
-            if "no such object" in exc.message:
-                continue  # finished and deleted since the listing
-            raise
-        except ValueError:
+        body = storage.get_bytes_or_none(bucket, key)
+        if body is None:
+            continue  # finished and deleted since the listing
+        journal = _json_or_none(body)
+        if journal is None:
             log.warning("ignoring unreadable promotion journal s3://%s/%s", bucket, key)
             continue
         if journal.get("latest_prefix") == latest_prefix:
@@ -321,7 +319,7 @@ def recover(storage: Storage, *, bucket: str, latest_prefix: str) -> PromotionRe
     Meant for a promotion that was killed: run it while another promotion into the same ``latest/`` is still
     running and the two race, as two promotions always do.
     """
-    marker = _read_marker(storage, bucket, latest_prefix)
+    marker = read_marker(storage, bucket=bucket, latest_prefix=latest_prefix)
     unfinished = pending(storage, bucket=bucket, latest_prefix=latest_prefix, marker=marker)
     if not unfinished:
         return None
@@ -348,15 +346,9 @@ def recover(storage: Storage, *, bucket: str, latest_prefix: str) -> PromotionRe
     return _result(journal, bucket, stale)
 
 
-def _read_marker(storage: Storage, bucket: str, latest_prefix: str) -> dict | None:
-    try:
-        return json.loads(storage.get_bytes(bucket, latest_prefix + MARKER_NAME))
-    except StorageError as exc:
-        if "no such object" in exc.message:
-            return None
-        raise
-    except ValueError:
-        return None
+def read_marker(storage: Storage, *, bucket: str, latest_prefix: str) -> dict | None:
+    """The promotion marker in ``latest_prefix``; None if there is none or it is not JSON (without reading the model)."""
+    return _json_or_none(storage.get_bytes_or_none(bucket, latest_prefix + MARKER_NAME))
 
 
 def _stage(storage: Storage, bucket: str, relative: dict[str, str], staging: str) -> dict[str, str]:
@@ -370,8 +362,7 @@ def _stage(storage: Storage, bucket: str, relative: dict[str, str], staging: str
 
 def inspect_latest(storage: Storage, *, bucket: str, latest_prefix: str) -> LatestState:
     """Read ``latest/`` and its marker; list every way they disagree (empty, missing, extra, changed)."""
-    keys = [k for k in storage.list_keys(bucket, latest_prefix) if k != latest_prefix + MARKER_NAME]
-    files = {k[len(latest_prefix) :]: sha256_hex(storage.get_bytes(bucket, k)) for k in keys}
+    files = _digests(storage, bucket, latest_prefix)
     problems: list[str] = []
     marker = None
     if not files:
@@ -419,7 +410,7 @@ def download_latest(storage: Storage, *, bucket: str, latest_prefix: str, dest) 
             marker_text = body
         else:
             got[rel] = sha256_hex(body)
-    marker = _parse(marker_text)
+    marker = _json_or_none(marker_text)
     unfinished = pending(storage, bucket=bucket, latest_prefix=latest_prefix, marker=marker)
     if unfinished and got not in whole_models(marker, unfinished):
         last = unfinished[-1]
@@ -431,7 +422,7 @@ def download_latest(storage: Storage, *, bucket: str, latest_prefix: str, dest) 
     return written
 
 
-def _parse(text: bytes | None) -> dict | None:
+def _json_or_none(text: bytes | None) -> dict | None:
     try:
         return json.loads(text) if text else None
     except ValueError:

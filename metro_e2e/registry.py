@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking._model_registry import utils as _registry_utils
 from mlflow.tracking._tracking_service import utils as _tracking_utils
 
+from metro_e2e._http import why_in_text
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import AuthError, EndpointUnreachable, MetroE2EError, PromotionError, TrackingError
 
@@ -90,8 +91,9 @@ def translate(exc: Exception, config: MetroConfig, action: str) -> MetroE2EError
     text = config.mask(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
     where = f"MLflow at {config.tracking_uri} [{config.source_of('tracking_uri')}]"
     if any(m in str(exc) for m in _UNREACHABLE_MARKERS):
+        why = why_in_text(str(exc), config.tracking_uri, read_timeout=config.read_timeout)
         return EndpointUnreachable(
-            f"cannot {action}: {where} did not answer",
+            f"cannot {action}: {where}: {why}" if why else f"cannot {action}: {where} did not answer",
             url=config.tracking_uri,
             hint="check METRO_URL / METRO_TRACKING_URI and that the gateway routes /mlflow",
         )

@@ -24,6 +24,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from metro_e2e._http import no_answer_within, no_connection_within
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import AuthError, EndpointUnreachable, MetroE2EError, StorageError
 
@@ -88,12 +89,11 @@ class Storage:
         where = f"s3://{bucket}/{key}" if bucket and key else f"s3://{bucket}" if bucket else "S3"
         endpoint = f"S3 endpoint {self.endpoint} [{self.config.source_of('s3_endpoint')}]"
         if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
-            why = {
-                ReadTimeoutError: f"connected, but gave no answer within {self.config.read_timeout:g} s "
-                "(METRO_READ_TIMEOUT)",
-                ConnectTimeoutError: f"accepted no connection within {self.config.connect_timeout:g} s "
-                "(METRO_CONNECT_TIMEOUT)",
-            }.get(type(exc), "did not answer")
+            why = "did not answer"
+            if isinstance(exc, ReadTimeoutError):
+                why = "connected, but gave " + no_answer_within(self.config.read_timeout)
+            elif isinstance(exc, ConnectTimeoutError):
+                why = "gave " + no_connection_within(self.config.connect_timeout)
             return EndpointUnreachable(
                 f"cannot {action} {where}: {endpoint} {why}",
                 url=self.endpoint,
@@ -155,6 +155,17 @@ class Storage:
     def get_bytes(self, bucket: str, key: str) -> bytes:
         with self.errors("read", bucket=bucket, key=key):
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def get_bytes_or_none(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when the key does not exist (any other failure raises)."""
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING_KEY:
+                return None
+            raise self.translate(exc, action="read", bucket=bucket, key=key) from exc
+        except BotoCoreError as exc:
+            raise self.translate(exc, action="read", bucket=bucket, key=key) from exc
 
     def copy(self, bucket: str, src_key: str, dst_key: str) -> None:
         """Server-side copy inside one bucket (metadata is copied with the object)."""

@@ -453,7 +453,7 @@ def check_prm_1(ctx: RunContext) -> str:
             "mlflow.pyfunc.load_model to load latest/", f"{type(exc).__name__}: {str(exc)[:200]}"
         ) from None
     ctx.results["latest_model"] = model
-    marker = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix).marker
+    marker = promotion.read_marker(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
     holds = f", marker says {marker.get('name')} v{marker.get('version')}" if marker else ", no promotion marker"
     return f"{len(rel)} files, MLmodel and its references present, loads{holds}"
 
@@ -490,13 +490,14 @@ def check_prm_2(ctx: RunContext) -> str:
 def _back_up_latest(ctx: RunContext, storage: Storage) -> tuple[str, dict] | None:
     """Copy what ``latest/`` holds into the run's namespace, so the run can put it back at the end."""
     cfg = ctx.config
-    state = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
-    if not state.files:
+    marker_key = cfg.latest_prefix + promotion.MARKER_NAME
+    keys = [k for k in storage.list_keys(cfg.models_bucket, cfg.latest_prefix) if k != marker_key]
+    if not keys:
         return None
     backup = ctx.namespace + "previous-latest/"
-    for rel in state.files:
-        storage.copy(cfg.models_bucket, cfg.latest_prefix + rel, backup + rel)
-    marker = state.marker or {}
+    for key in keys:
+        storage.copy(cfg.models_bucket, key, backup + key[len(cfg.latest_prefix) :])
+    marker = promotion.read_marker(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix) or {}
     record = {
         "name": marker.get("name", "the model served before the check"),
         "version": marker.get("version", "unknown"),

@@ -145,7 +145,7 @@ def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
     what = f"{record['name']} v{record['version']}"
     config, result = promoted
     try:
-        marker = promotion.inspect_latest(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix).marker
+        marker = promotion.read_marker(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
         if (marker or {}).get("name") != config.model_name or str((marker or {}).get("version")) != str(result.version):
             return [f"{where} changed during the run (someone else promoted): {what} was not put back"], None
         promotion.copy_to_latest(

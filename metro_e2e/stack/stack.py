@@ -146,6 +146,9 @@ class LocalStack:
         routes = self._routes(s3_url)
         service = gateway.gateway_service(routes, run_dir=self.run_dir, log_dir=self.log_dir)
         self.services["gateway"] = service.start()
+        self._wait_gateway(service)
+
+    def _wait_gateway(self, service) -> None:
         # any HTTP answer proves nginx is up (locally /pipeline is answered by nginx itself)
         wait_ready(
             service,
@@ -153,6 +156,24 @@ class LocalStack:
             expected="nginx answering",
             deadline_s=15.0,
         )
+
+    def restart_service(self, name: str) -> None:
+        """Stop one service (if it still runs) and start it again, ready: ``serving``, ``mlflow`` or ``gateway``.
+
+        (S3 is not restartable in place: moto keeps its data in memory.)
+        """
+        if name == "serving":
+            self.serving.restart()
+            return
+        if name not in ("mlflow", "gateway"):
+            raise StackError(f"cannot restart {name!r} in place", hint="restart the whole stack")
+        service = self.services[name]
+        service.stop(grace=0.5)
+        service.start()
+        if name == "mlflow":
+            mlflow_server.wait_mlflow(service)
+        else:
+            self._wait_gateway(service)
 
     def reconfigure_gateway(self, **changes) -> None:
         """Change gateway routes (e.g. ``serving_redirect=False``) and reload nginx, as a broken platform would."""

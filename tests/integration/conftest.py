@@ -85,6 +85,23 @@ def metro_disposable_stack(tmp_path_factory):
         yield stack
 
 
+@pytest.fixture(scope="module")
+def metro_seeded_stack(tmp_path_factory):
+    """A stack per module, seeded as after the guide (iris-model trained, promoted, served); tests may break it."""
+    from metro_e2e.stack import LocalStack, StackOptions
+
+    _require_nginx()
+    with LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("seeded-stack"), seed_model=True)) as stack:
+        yield stack
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without any METRO_* setting (the command under test gets only ``overrides``)."""
+    import os
+
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("METRO_")}, **overrides}
+
+
 def train_step_argv(python: str, config: MetroConfig, folder) -> list[str]:
     """``python -m metro_e2e.steps.train`` on a fresh Iris split written under ``folder``, for ``config``."""
     from metro_e2e import data

@@ -13,7 +13,6 @@ that accepts connections and never answers, and a closed port. A case passes whe
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -28,6 +27,8 @@ from pathlib import Path
 import pytest
 
 from metro_e2e.stack.gateway import Fault
+
+from .conftest import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT_S = 15.0
@@ -283,9 +284,8 @@ def test_bad_input_is_one_sentence_with_its_exit_code(case, targets, tmp_path, r
     argv = [a.format(tmp=tmp_path, **targets) for a in case.argv]
     if case.clause:
         argv += ["--report-json", str(report)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METRO_")}
     started = time.monotonic()
-    done = subprocess.run(argv, env={**env, **case.env}, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(argv, env=clean_env(**case.env), cwd=tmp_path, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
     record_property("seconds", f"{elapsed:.1f}")
     shown = f"exit {done.returncode}\nstdout:\n{done.stdout[-1500:]}\nstderr:\n{done.stderr[-1500:]}"

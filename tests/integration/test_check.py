@@ -25,17 +25,6 @@ from metro_e2e.storage import Storage
 SCHEMA = Path(__file__).resolve().parents[2] / "metro_e2e" / "conformance" / "report.schema.json"
 
 
-@pytest.fixture(scope="module")
-def metro_check_stack(tmp_path_factory):
-    from metro_e2e.stack import LocalStack, StackOptions
-
-    from .conftest import _require_nginx
-
-    _require_nginx()
-    with LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("check-stack"), seed_model=True)) as stack:
-        yield stack
-
-
 def check(tmp_path, *args: str, env: dict | None = None) -> tuple[int, dict, str]:
     report = tmp_path / "report.json"
     argv = [sys.executable, "-m", "metro_e2e.cli", "check", "--report-json", str(report), *args]
@@ -52,11 +41,11 @@ def detail(report: dict, clause_id: str) -> str:
     return next(c["detail"] for c in report["clauses"] if c["id"] == clause_id)
 
 
-def test_healthy_local_stack_passes_and_reports_validate(metro_check_stack, tmp_path):
+def test_healthy_local_stack_passes_and_reports_validate(metro_seeded_stack, tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     junit = tmp_path / "junit.xml"
     code, report, out = check(
-        tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP", "--junit-xml", str(junit)
+        tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "--junit-xml", str(junit)
     )
     assert code == 0, out[-3000:]
     v = verdicts(report)
@@ -75,11 +64,11 @@ def test_healthy_local_stack_passes_and_reports_validate(metro_check_stack, tmp_
     assert "minio123" not in out and "minio123" not in junit.read_text()
 
 
-def test_wrong_credentials_fail_s3_1_and_block_its_dependents(metro_check_stack, tmp_path):
+def test_wrong_credentials_fail_s3_1_and_block_its_dependents(metro_seeded_stack, tmp_path):
     code, report, _ = check(
         tmp_path,
         "--url",
-        metro_check_stack.gateway_url,
+        metro_seeded_stack.gateway_url,
         "--skip",
         "KFP",
         env={"METRO_S3_ACCESS_KEY": "not-minio", "METRO_S3_SECRET_KEY": "wrong-secret-7"},
@@ -134,12 +123,12 @@ def test_unreachable_gateway_fails_gw_1_within_the_timeout(tmp_path):
     assert "connection refused" in done.stderr and "--url / METRO_URL" in done.stderr
 
 
-def test_missing_bucket_fails_s3_2(metro_check_stack, tmp_path):
-    storage = Storage(metro_check_stack.config())
+def test_missing_bucket_fails_s3_2(metro_seeded_stack, tmp_path):
+    storage = Storage(metro_seeded_stack.config())
     storage.delete_prefix("ml-data", "")
     storage.client.delete_bucket(Bucket="ml-data")
     try:
-        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
     finally:
         storage.create_bucket("ml-data")
     v = verdicts(report)
@@ -147,12 +136,12 @@ def test_missing_bucket_fails_s3_2(metro_check_stack, tmp_path):
     assert v["S3-3"] == v["MLF-4"] == v["PRM-1"] == "blocked"
 
 
-def test_empty_latest_fails_prm_1_and_blocks_srv_4(metro_check_stack, tmp_path):
-    storage = Storage(metro_check_stack.config())
+def test_empty_latest_fails_prm_1_and_blocks_srv_4(metro_seeded_stack, tmp_path):
+    storage = Storage(metro_seeded_stack.config())
     saved = {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
     storage.delete_keys("ml-models", list(saved))
     try:
-        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
     finally:
         for key, body in saved.items():
             storage.put_bytes("ml-models", key, body)
@@ -161,30 +150,30 @@ def test_empty_latest_fails_prm_1_and_blocks_srv_4(metro_check_stack, tmp_path):
     assert v["SRV-4"] == "blocked" and v["SRV-1"] == "passed"
 
 
-def test_stale_model_fails_srv_4(metro_check_stack, tmp_path):
-    config = metro_check_stack.config(experiment="stale", model_name="stale-model")
+def test_stale_model_fails_srv_4(metro_seeded_stack, tmp_path):
+    config = metro_seeded_stack.config(experiment="stale", model_name="stale-model")
     frame = data.iris_frame()
     frame["target"] = (frame["target"] + 1) % 3  # a model that disagrees with the served one on every row
     result = training.train(config, data.split(frame))
     try:
         promotion.promote(config, version=result.version)  # promoted, but serving is not restarted
-        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
     finally:
-        metro_check_stack.seed_model()
+        metro_seeded_stack.seed_model()
     v = verdicts(report)
     assert code == 1 and v["SRV-4"] == "failed" and "stale" in detail(report, "SRV-4")
     assert v["PRM-1"] == v["SRV-1"] == "passed"
 
 
-def test_gateway_without_the_redirect_fails_srv_2(metro_check_stack, tmp_path):
-    code, report, _ = _broken(metro_check_stack, tmp_path, serving_redirect=False)
+def test_gateway_without_the_redirect_fails_srv_2(metro_seeded_stack, tmp_path):
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, serving_redirect=False)
     v = verdicts(report)
     assert code == 1 and v["SRV-2"] == "failed" and "HTTP 404" in detail(report, "SRV-2")
     assert v["SRV-1"] == "passed"
 
 
-def test_gateway_without_host_routing_fails_srv_1(metro_check_stack, tmp_path):
-    code, report, _ = _broken(metro_check_stack, tmp_path, serving_route=False)
+def test_gateway_without_host_routing_fails_srv_1(metro_seeded_stack, tmp_path):
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, serving_route=False)
     v = verdicts(report)
     assert code == 1 and v["SRV-1"] == "failed"
     assert {v[c] for c in ("SRV-2", "SRV-3", "SRV-4", "SRV-6")} == {"blocked"}
@@ -212,26 +201,26 @@ class _Answers500OnBadInput(BaseHTTPRequestHandler):
         pass
 
 
-def test_model_server_answering_500_fails_srv_3(metro_check_stack, tmp_path):
-    metro_check_stack.serving.stop()
-    server = ThreadingHTTPServer(("127.0.0.1", metro_check_stack.serving.port), _Answers500OnBadInput)
+def test_model_server_answering_500_fails_srv_3(metro_seeded_stack, tmp_path):
+    metro_seeded_stack.serving.stop()
+    server = ThreadingHTTPServer(("127.0.0.1", metro_seeded_stack.serving.port), _Answers500OnBadInput)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP")
+        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
     finally:
         server.shutdown()
         server.server_close()
-        metro_check_stack.serving.start()
+        metro_seeded_stack.serving.start()
     v = verdicts(report)
     assert code == 1 and v["SRV-3"] == "failed" and "HTTP 500" in detail(report, "SRV-3")
     assert v["SRV-1"] == "passed"
 
 
-def test_latency_budget_warns_and_fails_under_strict(metro_check_stack, tmp_path):
-    args = ["--url", metro_check_stack.gateway_url, "--quick", "--skip", "KFP"]
+def test_latency_budget_warns_and_fails_under_strict(metro_seeded_stack, tmp_path):
+    args = ["--url", metro_seeded_stack.gateway_url, "--quick", "--skip", "KFP"]
     code, report, _ = check(tmp_path, *args)
     assert code == 0 and verdicts(report)["SRV-6"] == "skipped"  # not part of --quick
-    full = ["--url", metro_check_stack.gateway_url, "--skip", "KFP", "S3", "MLF", "PRM", "--latency-budget-ms", "0.01"]
+    full = ["--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "S3", "MLF", "PRM", "--latency-budget-ms", "0.01"]
     code, report, _ = check(tmp_path, *full)
     assert code == 0 and verdicts(report)["SRV-6"] == "warned" and "p95" in detail(report, "SRV-6")
     code, report, _ = check(tmp_path, *full, "--strict")
@@ -248,39 +237,39 @@ def _broken(stack, tmp_path, *args, env=None, **gateway_changes):
         stack.reconfigure_gateway(**saved)
 
 
-def test_unreadable_namespace_objects_fail_s3_3(metro_check_stack, tmp_path):
+def test_unreadable_namespace_objects_fail_s3_3(metro_seeded_stack, tmp_path):
     from metro_e2e.stack.gateway import Fault
 
     fault = Fault(path=r"^/ml-data/metro-e2e/", status=500, body="broken", methods=("GET",), why="reads fail")
-    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
     assert code == 1 and verdicts(report)["S3-3"] == "failed" and verdicts(report)["S3-2"] == "passed"
 
 
-def test_anonymous_access_allowed_fails_s3_4(metro_check_stack, tmp_path):
-    code, report, _ = _broken(metro_check_stack, tmp_path, enforce_s3_auth=False)
+def test_anonymous_access_allowed_fails_s3_4(metro_seeded_stack, tmp_path):
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, enforce_s3_auth=False)
     v = verdicts(report)
     assert code == 1 and v["S3-4"] == "failed" and "allowed: list ml-models" in detail(report, "S3-4")
 
 
-def test_missing_ui_assets_fail_mlf_2(metro_check_stack, tmp_path):
+def test_missing_ui_assets_fail_mlf_2(metro_seeded_stack, tmp_path):
     from metro_e2e.stack.gateway import Fault
 
     fault = Fault(path=r"^/mlflow/static-files/", status=404, why="UI assets not routed")
-    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
     assert code == 1 and verdicts(report)["MLF-2"] == "failed" and "-> 404" in detail(report, "MLF-2")
 
 
-def test_version_skew_fails_mlf_3_naming_both_versions(metro_check_stack, tmp_path):
+def test_version_skew_fails_mlf_3_naming_both_versions(metro_seeded_stack, tmp_path):
     from metro_e2e.stack.gateway import Fault
 
     fault = Fault(path=r"^/mlflow/version$", status=200, body="1.30.0", why="an MLflow 1.x server")
-    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
     v = verdicts(report)
     assert code == 1 and v["MLF-3"] == "failed" and v["MLF-4"] == v["MLF-5"] == "blocked"
     assert "server 1.30.0" in detail(report, "MLF-3") and "client 2." in detail(report, "MLF-3")
 
 
-def test_model_upload_refused_fails_mlf_5(metro_check_stack, tmp_path):
+def test_model_upload_refused_fails_mlf_5(metro_seeded_stack, tmp_path):
     from metro_e2e.stack.gateway import Fault
 
     fault = Fault(
@@ -290,15 +279,15 @@ def test_model_upload_refused_fails_mlf_5(metro_check_stack, tmp_path):
         why="artifacts cannot be written",
         body='<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>',
     )
-    code, report, _ = _broken(metro_check_stack, tmp_path, faults=(fault,))
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
     v = verdicts(report)
     assert code == 1 and v["MLF-5"] == "failed" and v["MLF-4"] == "passed"
 
 
-def test_latest_not_writable_fails_prm_2_and_leaves_latest_alone(metro_check_stack, tmp_path):
+def test_latest_not_writable_fails_prm_2_and_leaves_latest_alone(metro_seeded_stack, tmp_path):
     from metro_e2e.stack.gateway import Fault
 
-    storage = Storage(metro_check_stack.config())
+    storage = Storage(metro_seeded_stack.config())
     before = promotion.inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
     fault = Fault(
         path=r"^/ml-models/latest/",
@@ -307,14 +296,14 @@ def test_latest_not_writable_fails_prm_2_and_leaves_latest_alone(metro_check_sta
         why="latest/ cannot be written",
         body='<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>',
     )
-    code, report, _ = _broken(metro_check_stack, tmp_path, "--allow-promote", "--skip", "SRV-5", faults=(fault,))
+    code, report, _ = _broken(metro_seeded_stack, tmp_path, "--allow-promote", "--skip", "SRV-5", faults=(fault,))
     v = verdicts(report)
     assert code == 1 and v["PRM-2"] == "failed" and v["PRM-1"] == "passed"
     assert promotion.inspect_latest(storage, bucket="ml-models", latest_prefix="latest/").files == before.files
 
 
-def test_kfp_missing_fails_kfp_1_when_not_skipped(metro_check_stack, tmp_path):
-    code, report, _ = check(tmp_path, "--url", metro_check_stack.gateway_url, "--quick")
+def test_kfp_missing_fails_kfp_1_when_not_skipped(metro_seeded_stack, tmp_path):
+    code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--quick")
     v = verdicts(report)
     assert code == 1 and v["KFP-1"] == "failed" and "503" in detail(report, "KFP-1")
 
@@ -349,12 +338,12 @@ def test_artifacts_not_in_s3_fail_mlf_4(tmp_path_factory, tmp_path):
     assert "mlflow-artifacts:/" in detail(report, "MLF-4")
 
 
-def test_evidence_holds_excerpts_and_never_credentials(metro_check_stack, tmp_path):
+def test_evidence_holds_excerpts_and_never_credentials(metro_seeded_stack, tmp_path):
     evidence = tmp_path / "evidence"
     code, report, out = check(
         tmp_path,
         "--url",
-        metro_check_stack.gateway_url,
+        metro_seeded_stack.gateway_url,
         "--skip",
         "KFP",
         "--evidence-dir",
@@ -402,12 +391,12 @@ def test_promote_mode_passes_prm_2_and_srv_5_on_the_local_stack(tmp_path):
     assert "rows changed" in detail(report, "SRV-5"), "the promoted model must be told apart from the seeded one"
 
 
-def test_a_restart_that_does_nothing_fails_srv_5(metro_check_stack, tmp_path):
+def test_a_restart_that_does_nothing_fails_srv_5(metro_seeded_stack, tmp_path):
     try:
         code, report, _ = check(
             tmp_path,
             "--url",
-            metro_check_stack.gateway_url,
+            metro_seeded_stack.gateway_url,
             "--skip",
             "KFP",
             "--allow-promote",
@@ -417,19 +406,19 @@ def test_a_restart_that_does_nothing_fails_srv_5(metro_check_stack, tmp_path):
             "8",
         )
     finally:
-        metro_check_stack.seed_model()  # put the stack's own model back and serve it
+        metro_seeded_stack.seed_model()  # put the stack's own model back and serve it
     v = verdicts(report)
     assert code == 1 and v["PRM-2"] == "passed" and v["SRV-5"] == "failed"
     assert "still differ" in detail(report, "SRV-5")
 
 
-def test_promote_mode_puts_the_previous_latest_back_when_it_ends(metro_check_stack, tmp_path):
-    storage = Storage(metro_check_stack.config())
-    cfg = metro_check_stack.config()
+def test_promote_mode_puts_the_previous_latest_back_when_it_ends(metro_seeded_stack, tmp_path):
+    storage = Storage(metro_seeded_stack.config())
+    cfg = metro_seeded_stack.config()
     before = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
     assert before.complete and before.marker["name"] == "iris-model"
     code, report, out = check(
-        tmp_path, "--url", metro_check_stack.gateway_url, "--skip", "KFP", "SRV-5", "--allow-promote"
+        tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "SRV-5", "--allow-promote"
     )
     assert verdicts(report)["PRM-2"] == "passed", out[-3000:]
     assert "is put back when the run ends" in detail(report, "PRM-2")

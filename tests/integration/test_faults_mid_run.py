@@ -25,6 +25,8 @@ import pytest
 
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 
+from .conftest import clean_env
+
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2, 3
 BOUND_S = 150  # a run with every timeout spent, well below what a hang would take
 ORDER = [c.id for c in CLAUSES]
@@ -41,17 +43,6 @@ CASES = [(c, "frozen") for c in ("s3", "mlflow", "serving", "gateway")] + [
 ]
 
 
-@pytest.fixture(scope="module")
-def seeded_stack(tmp_path_factory):
-    from metro_e2e.stack import LocalStack, StackOptions
-
-    from .conftest import _require_nginx
-
-    _require_nginx()
-    with LocalStack(StackOptions(seed_model=True, run_dir=tmp_path_factory.mktemp("fault-stack"))) as stack:
-        yield stack
-
-
 def _group(stack, component: str) -> int:
     pid = stack.serving.pid if component == "serving" else stack.services[component].pid
     assert pid, f"{component} is not running"
@@ -59,21 +50,10 @@ def _group(stack, component: str) -> int:
 
 
 def _restore(stack, component: str, how: str, pgid: int) -> None:
-    from metro_e2e.stack import mlflow_server
-    from metro_e2e.stack.process import http_probe, wait_ready
-
     if how == "frozen":
         os.killpg(pgid, signal.SIGCONT)
-        return
-    if component == "serving":
-        stack.serving.start()
-    elif component == "mlflow":
-        mlflow_server.wait_mlflow(stack.services["mlflow"].start())
-    elif component == "gateway":
-        service = stack.services["gateway"].start()
-        wait_ready(
-            service, http_probe(stack.gateway_url + "/pipeline", expect_status=None), expected="nginx", deadline_s=15.0
-        )
+    elif component != "s3":  # killing S3 comes last: moto's data went with it
+        stack.restart_service(component)
 
 
 def _dependents(failed: str) -> set[str]:
@@ -91,12 +71,13 @@ def _pump(stream, lines: queue.Queue) -> None:
 
 
 @pytest.mark.parametrize(("component", "how"), CASES, ids=[f"{c}-{h}" for c, h in CASES])
-def test_fault_mid_run_fails_the_component_first_and_blocks_its_dependents(seeded_stack, component, how, tmp_path):
+def test_fault_mid_run_fails_the_component_first_and_blocks_its_dependents(
+    metro_seeded_stack, component, how, tmp_path
+):
     trigger, first_ids = TARGETS[component]
     report_path = tmp_path / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METRO_")}
-    env.update(METRO_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT_S), METRO_READ_TIMEOUT=str(READ_TIMEOUT_S))
-    argv = [str(Path(sys.executable).with_name("metro-e2e")), "check", "--url", seeded_stack.gateway_url]
+    env = clean_env(METRO_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT_S), METRO_READ_TIMEOUT=str(READ_TIMEOUT_S))
+    argv = [str(Path(sys.executable).with_name("metro-e2e")), "check", "--url", metro_seeded_stack.gateway_url]
     started = time.monotonic()
     proc = subprocess.Popen(
         [*argv, "--skip", "KFP", "--report-json", str(report_path)],
@@ -108,7 +89,7 @@ def test_fault_mid_run_fails_the_component_first_and_blocks_its_dependents(seede
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
     seen: list[str] = []
-    pgid = _group(seeded_stack, component)
+    pgid = _group(metro_seeded_stack, component)
     try:
         while True:  # wait for the trigger clause's progress line
             line = lines.get(timeout=max(1.0, 60 - (time.monotonic() - started)))
@@ -126,12 +107,7 @@ def test_fault_mid_run_fails_the_component_first_and_blocks_its_dependents(seede
     finally:
         if proc.poll() is None:
             proc.kill()
-        if how == "killed" and component in ("mlflow", "serving", "gateway"):
-            if component == "serving":
-                seeded_stack.serving.stop()
-            else:
-                seeded_stack.services[component].stop(grace=0.5)
-        _restore(seeded_stack, component, how, pgid)
+        _restore(metro_seeded_stack, component, how, pgid)
     after_fault = time.monotonic() - faulted_at
     while (line := lines.get(timeout=10)) is not None:
         seen.append(line)

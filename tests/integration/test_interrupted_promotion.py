@@ -22,6 +22,8 @@ from metro_e2e.config import load_config
 from metro_e2e.errors import PromotionError
 from metro_e2e.storage import Storage
 
+from .conftest import clean_env
+
 DRIVER = textwrap.dedent(
     """
     import os, sys, time
@@ -138,7 +140,7 @@ def _recover_step(platform) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("METRO_")},
+        env=clean_env(),
     )
 
 

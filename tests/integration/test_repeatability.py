@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from .conftest import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SOAK_RUNS_IN_CI = 3  # the full 20 by hand: bench/soak.py --runs 20
 
 
-@pytest.fixture(scope="module")
-def seeded_stack(tmp_path_factory):
-    from metro_e2e.stack import LocalStack, StackOptions
-
-    from .conftest import _require_nginx
-
-    _require_nginx()
-    with LocalStack(StackOptions(seed_model=True, run_dir=tmp_path_factory.mktemp("repeat-stack"))) as stack:
-        yield stack
-
-
 def _live_tier(url: str, report: Path, workers: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METRO_")}
+    env = clean_env()
     done = subprocess.run(
         [
             sys.executable,
@@ -56,9 +44,9 @@ def _live_tier(url: str, report: Path, workers: str) -> dict[str, str]:
     return {c["id"]: c["verdict"] for c in json.loads(report.read_text())["clauses"]}
 
 
-def test_xdist_with_two_workers_gives_the_serial_verdicts(seeded_stack, tmp_path):
-    serial = _live_tier(seeded_stack.gateway_url, tmp_path / "serial.json", "0")
-    parallel = _live_tier(seeded_stack.gateway_url, tmp_path / "xdist.json", "2")
+def test_xdist_with_two_workers_gives_the_serial_verdicts(metro_seeded_stack, tmp_path):
+    serial = _live_tier(metro_seeded_stack.gateway_url, tmp_path / "serial.json", "0")
+    parallel = _live_tier(metro_seeded_stack.gateway_url, tmp_path / "xdist.json", "2")
     assert parallel == serial
     assert len(serial) == 23 and list(serial.values()).count("passed") >= 15, serial
 
@@ -69,7 +57,7 @@ def test_soak_short_count_has_no_flaky_verdict_and_no_leftovers():
         capture_output=True,
         text=True,
         timeout=900,
-        env={k: v for k, v in os.environ.items() if not k.startswith("METRO_")},
+        env=clean_env(),
     )
     summary = next((line for line in done.stdout.splitlines() if " runs, " in line), done.stdout[-2000:])
     print(summary)

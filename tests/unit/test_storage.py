@@ -102,3 +102,12 @@ def test_client_has_bounded_timeouts():
     assert storage.client.meta.config.connect_timeout == 2
     assert storage.client.meta.config.read_timeout == 7
     assert storage.client.meta.config.retries["total_max_attempts"] == 3
+
+
+def test_get_bytes_or_none_is_none_only_for_a_missing_key(metro_unit_platform):
+    storage = Storage(metro_unit_platform)
+    storage.put_bytes("ml-data", "here.txt", b"x")
+    assert storage.get_bytes_or_none("ml-data", "here.txt") == b"x"
+    assert storage.get_bytes_or_none("ml-data", "absent.txt") is None
+    with pytest.raises(StorageError, match="does not exist"):
+        storage.get_bytes_or_none("metro-e2e-absent-bucket", "here.txt")

@@ -77,6 +77,24 @@ CONFIG = load_config(environ={"METRO_URL": "http://gw.test"})
         ),
         (
             MlflowException(
+                "API request to http://gw.test/mlflow/api/2.0/mlflow/experiments/create failed with exception "
+                "HTTPConnectionPool(host='gw.test', port=80): Max retries exceeded with url: /x (Caused by "
+                "NewConnectionError('Failed to establish a new connection: [Errno 111] Connection refused'))"
+            ),
+            EndpointUnreachable,
+            "connection refused: nothing listens there",
+        ),
+        (
+            MlflowException(
+                "API request to http://gw.test/mlflow/api/2.0/mlflow/experiments/create failed with exception "
+                "HTTPConnectionPool(host='gw.test', port=80): Max retries exceeded with url: /x (Caused by "
+                "ResponseError('too many 502 error responses'))"
+            ),
+            EndpointUnreachable,
+            "answered 502 (the gateway cannot reach the service behind it)",
+        ),
+        (
+            MlflowException(
                 "API request to endpoint /api/2.0/mlflow/logged-models failed with error code 404 != 200.",
                 error_code="ENDPOINT_NOT_FOUND",
             ),
