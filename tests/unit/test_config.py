@@ -168,3 +168,10 @@ def test_invalid_bucket_names_are_rejected(name):
     else:
         with pytest.raises(ConfigError):
             load_config(environ={"METRO_DATA_BUCKET": name})
+
+
+def test_a_password_in_the_url_is_masked_like_the_s3_secret():
+    config = load_config(cli={"url": "http://user:gw-pass-31@gw.test"}, environ={"METRO_S3_SECRET_KEY": "s3-pass-47"})
+    text = config.mask(f"gateway {config.url}, secret s3-pass-47")
+    assert "gw-pass-31" not in text and "s3-pass-47" not in text
+    assert "http://user:***@gw.test" in text

@@ -158,3 +158,61 @@ def test_every_clause_has_a_check_and_a_test():
     assert set(checks.CHECKS) == set(BY_ID)
     claimed = {f.pytestmark[0].args[0] for n, f in vars(suite).items() if n.startswith("test_")}
     assert claimed == set(BY_ID)
+
+
+def _promote_mode_run(config, storage):
+    """A run whose PRM-2 replaced latest/ (v1, backed up in its namespace) with the check's model (v9)."""
+    from types import SimpleNamespace
+
+    from metro_e2e import promotion
+    from metro_e2e.conformance.context import RunContext
+
+    ctx = RunContext(config=config)
+    for prefix, body in (("old/", b"v1"), ("check/", b"v9")):
+        storage.put_bytes("ml-models", prefix + "MLmodel", b"flavors: {}")
+        storage.put_bytes("ml-models", prefix + "model.pkl", body)
+    old = {"name": "iris-model", "version": "1", "source_uri": "s3://ml-models/old/"}
+    promotion.copy_to_latest(storage, bucket="ml-models", source_prefix="old/", latest_prefix="latest/", record=old)
+    for rel in ("MLmodel", "model.pkl"):
+        storage.copy("ml-models", "latest/" + rel, ctx.namespace + "previous-latest/" + rel)
+    mine = {"name": ctx.name, "version": "9", "source_uri": "s3://ml-models/check/"}
+    promotion.copy_to_latest(storage, bucket="ml-models", source_prefix="check/", latest_prefix="latest/", record=mine)
+    ctx.results["previous_latest"] = (ctx.namespace + "previous-latest/", old)
+    ctx.results["promoted"] = (SimpleNamespace(model_name=ctx.name), SimpleNamespace(version="9"))
+    return ctx
+
+
+def test_cleanup_puts_the_previous_latest_back_only_over_the_checks_own_model(metro_unit_platform):
+    from metro_e2e import promotion
+    from metro_e2e.conformance.context import cleanup
+    from metro_e2e.storage import Storage
+
+    storage = Storage(metro_unit_platform)
+    ctx = _promote_mode_run(metro_unit_platform, storage)
+    storage.put_bytes("ml-models", "other/MLmodel", b"flavors: {}")
+    someone = {"name": "iris-model", "version": "2", "source_uri": "s3://ml-models/other/"}
+    promotion.copy_to_latest(
+        storage, bucket="ml-models", source_prefix="other/", latest_prefix="latest/", record=someone
+    )
+    leftovers = cleanup(ctx)
+    assert any("someone else promoted" in item for item in leftovers), leftovers
+    assert promotion.read_marker(storage, bucket="ml-models", latest_prefix="latest/")["version"] == "2"  # left alone
+
+
+def test_cleanup_keeps_the_backup_when_it_cannot_put_it_back(metro_unit_platform, monkeypatch):
+    from metro_e2e import promotion
+    from metro_e2e.conformance.context import cleanup
+    from metro_e2e.errors import PromotionError
+    from metro_e2e.storage import Storage
+
+    storage = Storage(metro_unit_platform)
+    ctx = _promote_mode_run(metro_unit_platform, storage)
+    backup = ctx.namespace + "previous-latest/"
+
+    def refuse(*args, **kwargs):
+        raise PromotionError("injected: S3 refused the copy")
+
+    monkeypatch.setattr(promotion, "copy_to_latest", refuse)
+    leftovers = cleanup(ctx)
+    assert any("putting iris-model v1 back failed" in item and backup in item for item in leftovers), leftovers
+    assert sorted(storage.list_keys("ml-models", backup)) == [backup + "MLmodel", backup + "model.pkl"]
