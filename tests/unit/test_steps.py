@@ -113,8 +113,12 @@ def test_unreachable_endpoint(capsys, monkeypatch):
     def refuse(**kwargs):
         raise EndpointConnectionError(endpoint_url="http://gw.test")
 
+    import boto3
     import botocore.handlers
 
+    # boto3's default session copies the built-in handlers when it is created: give this test its own, or a session
+    # first made here would refuse every later PutObject in this worker (seen in tox -e mlflow3's pairs tests)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setattr(
         botocore.handlers,
         "BUILTIN_HANDLERS",
