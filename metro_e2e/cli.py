@@ -183,7 +183,9 @@ def _clauses(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from metro_e2e._console import sigterm_as_interrupt
     from metro_e2e.conformance import runner
+    from metro_e2e.errors import MetroE2EError
 
     request = runner.CheckRequest(
         url=args.url,
@@ -199,23 +201,41 @@ def _check(args: argparse.Namespace) -> int:
         latency_budget_ms=args.latency_budget_ms,
         restart_timeout_s=args.restart_timeout,
     )
-    # Malformed settings (URL, timeouts, names) are one clear line before anything runs, and a URL nothing
-    # answers at is one sentence (exit 4), not a table of blocked clauses.
     environ = {k: v for k, v in os.environ.items() if not (k == "METRO_URL" and not v)}  # empty = unset, as in pytest
-    config = load_config(cli={"url": args.url}, environ=environ)
     target = args.url or environ.get("METRO_URL")
-    runner.validate(request)
-    if target:
-        runner.preflight(config)
+    try:  # malformed settings and conflicting options: one sentence before anything runs, and the reports anyway
+        config = load_config(cli={"url": args.url}, environ=environ)
+        runner.validate(request)
+    except MetroE2EError as exc:
+        runner.write_not_run(request, _masked(target) if target else "the local Metro stack", exc)
+        raise
     print(f"metro-e2e check: {config.mask(config.url) if target else 'the local Metro stack'}", flush=True)
-    code, report = runner.run(request)
+    with sigterm_as_interrupt():
+        outcome = runner.run(request)
+    report = outcome.report
     print()
     print(runner.table(report))
     if args.report_json:
         print(f"report: {args.report_json}")
-    if (sentence := runner.diagnosis(report)) is not None:
+    verdicts = {c["id"]: c for c in report["clauses"]}
+    if outcome.stopped:
+        not_run = sum(1 for c in report["clauses"] if c["detail"].startswith(("not run:", "not finished:")))
+        print(
+            f"metro-e2e: error: the run {outcome.stopped}: {not_run} clause(s) have no verdict (reports written)",
+            file=sys.stderr,
+        )
+    elif verdicts["GW-1"]["verdict"] == "failed":  # nothing else could run: say why in one sentence
+        print(f"metro-e2e: error: GW-1 failed, so no other clause ran: {verdicts['GW-1']['detail']}", file=sys.stderr)
+    elif (sentence := runner.diagnosis(report)) is not None:
         print(f"metro-e2e: error: {sentence}", file=sys.stderr)
-    return code
+    return outcome.exit_code
+
+
+def _masked(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return url.replace(parts.password, "***") if parts.password else url
 
 
 def _existing(path: str) -> str:

@@ -43,7 +43,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 MARKER_NAME = ".metro-e2e-promotion.json"
 STAGING_ROOT = ".metro-e2e-staging/"
 JOURNAL_SUFFIX = ".journal.json"
-HELD_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+HELD_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGALRM")  # SIGALRM: a conformance check's time budget
 SUPERSEDED_AFTER_S = 3600  # a superseded journal this old cannot belong to a promotion still running
 MLMODEL = "MLmodel"
 
@@ -106,7 +106,9 @@ def promote(
     return promote_location(storage or Storage(config), location, config=config)
 
 
-def promote_location(storage: Storage, location: VersionLocation, *, config: MetroConfig) -> PromotionResult:
+def promote_location(
+    storage: Storage, location: VersionLocation, *, config: MetroConfig, observe: Observer | None = None
+) -> PromotionResult:
     """Copy the files at ``location`` to ``latest/`` of the models bucket (stage, swap, clean)."""
     bucket, latest = config.models_bucket, config.latest_prefix
     if location.bucket != bucket:
@@ -121,13 +123,28 @@ def promote_location(storage: Storage, location: VersionLocation, *, config: Met
         source_prefix=location.prefix,
         latest_prefix=latest,
         record={"name": location.name, "version": location.version, "source_uri": location.source_uri},
+        observe=observe,
     )
 
 
+Observer = Callable[[str], None]  # called with what was just done, after every write into latest/ (see PRM-2)
+
+
 def copy_to_latest(
-    storage: Storage, *, bucket: str, source_prefix: str, latest_prefix: str, record: dict
+    storage: Storage,
+    *,
+    bucket: str,
+    source_prefix: str,
+    latest_prefix: str,
+    record: dict,
+    observe: Observer | None = None,
 ) -> PromotionResult:
-    """Replace everything under ``latest_prefix`` with the files under ``source_prefix``."""
+    """Replace everything under ``latest_prefix`` with the files under ``source_prefix``.
+
+    ``observe``, if given, is called after each write into ``latest/`` (each copy, the marker, the removal of stale
+    files), so a caller can read ``latest/`` at every moment of the swap; what it raises is logged, never lets the
+    swap stop half-way.
+    """
     what = f"{record.get('name')} version {record.get('version')}"
     if (
         not source_prefix.endswith("/")
@@ -166,7 +183,7 @@ def copy_to_latest(
         raise
     with _signals_held(f"the swap of {what} into s3://{bucket}/{latest_prefix}"):
         try:
-            stale = _swap(storage, bucket, journal)
+            stale = _swap(storage, bucket, journal, observe)
         except Exception as exc:
             raise PromotionError(
                 f"promotion of {what} failed during the swap: s3://{bucket}/{latest_prefix} may hold old and new "
@@ -198,15 +215,24 @@ def _journal_key(staging: str) -> str:
     return staging.rstrip("/") + JOURNAL_SUFFIX
 
 
-def _swap(storage: Storage, bucket: str, journal: dict) -> list[str]:
+def _swap(storage: Storage, bucket: str, journal: dict, observe: Observer | None = None) -> list[str]:
     """Copy the staged files over ``latest/`` (MLmodel last), write the marker, delete stale files.
 
     Idempotent: ``recover`` runs it again from the same journal.
     """
+
+    def after(step: str) -> None:
+        if observe is not None:
+            try:
+                observe(step)
+            except Exception as exc:  # noqa: BLE001 - an observer must never leave latest/ half-swapped
+                log.warning("promotion observer failed after %s: %s", step, exc)
+
     latest_prefix, staging, digests = journal["latest_prefix"], journal["staging"], journal["files"]
     previous = set(storage.list_keys(bucket, latest_prefix))
     for rel in sorted(digests, key=lambda r: (r == MLMODEL, r)):
         storage.copy(bucket, staging + rel, latest_prefix + rel)
+        after(f"copying {rel}")
     record = {k: journal[k] for k in ("name", "version", "source_uri") if k in journal}
     marker = dict(
         record,
@@ -215,9 +241,12 @@ def _swap(storage: Storage, bucket: str, journal: dict) -> list[str]:
         promoted_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     storage.put_bytes(bucket, latest_prefix + MARKER_NAME, json.dumps(marker, indent=2, sort_keys=True).encode())
+    after("writing the marker")
     keep = {latest_prefix + rel for rel in digests} | {latest_prefix + MARKER_NAME}
     stale = sorted(previous - keep)
-    storage.delete_keys(bucket, stale)
+    if stale:
+        storage.delete_keys(bucket, stale)
+        after(f"deleting {len(stale)} stale file(s)")
     return stale
 
 

@@ -11,6 +11,7 @@ what is skipped, and clause ids, verdicts and details ride in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -77,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ):
         config.addinivalue_line("markers", f"{layer}: {text} (applied from the test's folder)")
     config.addinivalue_line("markers", "clause(id): the CONTRACT.md clause this test proves (exactly one per clause)")
+    config.pluginmanager.register(_Session(config), f"metro-e2e-session-{id(config)}")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -138,15 +140,45 @@ class MetroRun:
     def __init__(self, ctx) -> None:
         self.ctx = ctx
         self.results: dict = {}
-        self.details: dict[str, str] = {}
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.leftovers: list[str] = []
+        self.running: str | None = None  # the clause whose check is under way (named if the session is interrupted)
+        self.stopped: str | None = None  # why clauses did not run: the session was interrupted or failed
 
     def check(self, clause_id: str) -> None:
-        """Run the check of ``clause_id``; its detail becomes the verdict's detail."""
-        from metro_e2e.conformance.checks import CHECKS
+        """Run the check of ``clause_id`` (the engine gives the verdict); fail or skip the test to match it."""
+        from metro_e2e.conformance.catalogue import BY_ID
+        from metro_e2e.conformance.engine import PASSED, WARNED, execute
 
-        self.details[clause_id] = CHECKS[clause_id](self.ctx)
+        self.running = clause_id
+        result = execute(BY_ID[clause_id], self.ctx)
+        self.running = None
+        self.results[clause_id] = result
+        if result.verdict == WARNED:  # advisory: reported, not a failing test unless --metro-strict
+            pytest.skip(f"warned: {result.detail}")
+        if result.verdict != PASSED:
+            pytest.fail(f"{result.verdict}: {result.detail}", pytrace=False)
+
+    def complete(self) -> None:
+        """Give every clause the stopped session did not reach a verdict: ``error`` for one that would have run,
+        ``skipped`` (with the option that enables it) for one the options leave out."""
+        if not self.stopped:
+            return
+        from metro_e2e.conformance.catalogue import CLAUSES
+        from metro_e2e.conformance.engine import ERROR, ClauseResult, requested
+
+        for clause in CLAUSES:
+            if clause.id in self.results:
+                continue
+            if (left_out := requested(clause, self.ctx.options)) is not None:
+                self.results[clause.id] = ClauseResult(clause.id, clause.level, clause.mode, *left_out)
+                continue
+            detail = (
+                f"not finished: the session {self.stopped} while this clause ran"
+                if clause.id == self.running
+                else f"not run: the session {self.stopped} before it reached this clause"
+            )
+            self.results[clause.id] = ClauseResult(clause.id, clause.level, clause.mode, ERROR, detail)
 
 
 def _options_from(config: pytest.Config):
@@ -176,32 +208,36 @@ def metro_run(request: pytest.FixtureRequest, metro_config):
     """The live tier's run: namespace, options, verdicts; cleans up its namespace at the end.
 
     With no target URL (no ``--metro-url``, ``METRO_URL`` or ini) it starts the local stack and checks that:
-    KFP clauses are skipped (KFP does not run locally) and SRV-5 restarts the stack's model server.
+    KFP clauses are skipped (KFP does not run locally) and SRV-5 restarts the stack's model server. Every client
+    runs under the suite's timeout and retry policy; SIGTERM interrupts the run like Ctrl-C (cleanup and the
+    reports still happen).
     """
-    from metro_e2e.conformance.context import RunContext, cleanup
+    from metro_e2e._console import sigterm_as_interrupt
+    from metro_e2e.conformance.context import RunContext, cleanup, client_policy
 
     options = _options_from(request.config)
-    stack = None
-    if _target_given(request.config):
-        ctx = RunContext(config=metro_config, options=options)
-    else:
-        stack = _start_local_stack(request.config)
-        options.skip = (*options.skip, "KFP")
-        options.skip_reasons["KFP"] = "KFP does not run in the local stack"
-        if options.restart_serving is None:
-            options.restart_serving = stack.restart_serving
-        ctx = RunContext(config=stack.config(), options=options, s3_backend=stack.s3_choice.backend)
-    run = MetroRun(ctx)
-    request.config._metro_run = run
-    try:
-        yield run
-    finally:
+    run = MetroRun(RunContext(config=metro_config, options=options))
+    request.config.stash[_RUN] = run  # before anything can fail: the report is written whatever happens
+    with contextlib.ExitStack() as scope:
+        scope.enter_context(sigterm_as_interrupt())
+        if not _target_given(request.config):
+            stack = _start_local_stack(request.config)
+            scope.callback(_stop_local_stack, stack, run)
+            options.skip = (*options.skip, "KFP")
+            options.skip_reasons["KFP"] = "KFP does not run in the local stack"
+            if options.restart_serving is None:
+                options.restart_serving = stack.restart_serving
+            run.ctx = RunContext(config=stack.config(), options=options, s3_backend=stack.s3_choice.backend)
+        scope.enter_context(client_policy(run.ctx.config))
         try:
-            run.leftovers = cleanup(ctx)
+            yield run
         finally:
-            if stack is not None:
-                stack.stop()
-                _keep_stack_logs(stack, ctx)
+            run.leftovers = cleanup(run.ctx)
+
+
+def _stop_local_stack(stack, run: MetroRun) -> None:
+    stack.stop()
+    _keep_stack_logs(stack, run.ctx)
 
 
 def _keep_stack_logs(stack, ctx) -> None:
@@ -229,8 +265,8 @@ def _start_local_stack(config: pytest.Config):
     return LocalStack(StackOptions(seed_model=True)).start()
 
 
-def _run_of(item: pytest.Item) -> MetroRun | None:
-    return getattr(item.config, "_metro_run", None)
+def _run_of(config: pytest.Config) -> MetroRun | None:
+    return config.stash.get(_RUN, None)
 
 
 @pytest.fixture(autouse=True)
@@ -248,61 +284,37 @@ def _metro_clause_gate(request: pytest.FixtureRequest) -> None:
     if decision:
         verdict, reason = decision
         run.results[clause.id] = ClauseResult(clause.id, clause.level, clause.mode, verdict, reason)
-        request.node.user_properties += [("verdict", verdict), ("detail", reason), ("level", clause.level)]
         pytest.skip(f"{verdict}: {reason}")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Clause ids, verdicts and details ride on the report (JUnit properties; pytest-xdist carries them)."""
     outcome = yield
     marker = item.get_closest_marker("clause")
-    run = _run_of(item)
-    if marker is None or run is None or call.when != "call":
+    run = _run_of(item.config)
+    if marker is None or run is None or call.when == "teardown":
         return
     from metro_e2e.conformance.catalogue import BY_ID
-    from metro_e2e.conformance.engine import WARNED, ClauseResult, verdict
+    from metro_e2e.conformance.engine import ERROR, ClauseResult
 
     report = outcome.get_result()
     clause = BY_ID[marker.args[0]]
-    passed = report.passed
-    if passed:
-        detail = run.details.get(clause.id, "passed")
-    else:
+    result = run.results.get(clause.id)
+    if result is None and report.failed:  # the test could not run its check: a fixture or the plugin failed
         text = str(call.excinfo.value) if call.excinfo else report.longreprtext
-        detail = run.ctx.config.mask(text.strip().splitlines()[0] if text.strip() else "failed")
-    result = ClauseResult(
-        clause.id,
-        clause.level,
-        clause.mode,
-        verdict(clause, passed, strict=run.ctx.options.strict),
-        detail,
-        round(call.duration, 2),
-    )
-    run.results[clause.id] = result
-    item.user_properties += [
-        ("verdict", result.verdict),
-        ("detail", result.detail),
-        ("level", clause.level),
-        ("duration_s", str(result.duration_s)),
-    ]
-    report.user_properties = list(item.user_properties)  # the progress line reads the call report
-    if result.verdict == WARNED:  # advisory: reported, not a failing test unless --metro-strict
-        report.outcome = "skipped"
-        report.longrepr = (str(item.path), 0, f"warned: {detail}")
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Note blocked core clauses (they fail the run, also under xdist); with ``--metro-progress`` print a line."""
-    props = dict(report.user_properties)
-    if "clause" not in props or "verdict" not in props or report.when not in ("setup", "call"):
+        first = text.strip().splitlines()[0] if text.strip() else "failed"
+        detail = f"not run: its {call.when} failed: {first}"
+        result = ClauseResult(clause.id, clause.level, clause.mode, ERROR, run.ctx.config.mask(detail))
+        run.results[clause.id] = result
+    if result is None or (call.when == "setup" and report.passed):
         return
-    if report.when == "setup" and report.outcome != "skipped":
-        return
-    if props["verdict"] == "blocked" and props.get("level") == "core":
-        _blocked.append(props["clause"])
-    reporter = _reporter
-    if reporter is not None:
-        reporter.write_line(f"  {props['clause']:6} {props['verdict']:8} {props.get('detail', '')[:100]}")
+    properties = [("clause", clause.id), ("verdict", result.verdict), ("detail", result.detail)]
+    properties += [("level", clause.level), ("duration_s", str(result.duration_s))]
+    if result.budget_s is not None:
+        properties.append(("budget_s", str(result.budget_s)))
+    item.user_properties[:] = [p for p in item.user_properties if p[0] == "clause"] + properties[1:]
+    report.user_properties = list(item.user_properties)  # the progress line reads the report
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -315,25 +327,49 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     return "", "", ""
 
 
-_reporter = None
-_blocked: list[str] = []
+_RUN = pytest.StashKey[MetroRun]()
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    global _reporter
-    if session.config.getoption("metro_progress", False):
-        _reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+class _Session:
+    """One pytest session's hooks and state (registered per config, so two sessions in one process stay apart)."""
 
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.blocked: list[str] = []
+        self.reporter = None
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _blocked and session.exitstatus == pytest.ExitCode.OK:  # the controller sees every worker's reports
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a blocked core clause fails the run, as in check
-    run = getattr(session.config, "_metro_run", None)
-    if run is None or not run.results:
-        return
-    path = session.config.getoption("metro_report_json", None)
-    if not path:
-        return
-    from metro_e2e.conformance.report import build_report, write_report
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.config.getoption("metro_progress", False):
+            self.reporter = self.config.pluginmanager.get_plugin("terminalreporter")
 
-    write_report(build_report(run), path)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Note blocked core clauses (they fail the run, also under xdist); with ``--metro-progress`` print a line."""
+        props = dict(report.user_properties)
+        if "clause" not in props or "verdict" not in props or report.when not in ("setup", "call"):
+            return
+        if report.when == "setup" and report.passed:
+            return
+        if props["verdict"] == "blocked" and props.get("level") == "core":
+            self.blocked.append(props["clause"])
+        if self.reporter is not None:
+            self.reporter.write_line(f"  {props['clause']:6} {props['verdict']:8} {props.get('detail', '')[:100]}")
+
+    @pytest.hookimpl(trylast=True)  # after the runner's own sessionfinish has torn the session fixtures down
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.blocked and session.exitstatus == pytest.ExitCode.OK:  # the controller sees every worker's reports
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a blocked core clause fails the run, as in check
+        run = _run_of(self.config)
+        if run is None:
+            return
+        stopped = {
+            pytest.ExitCode.INTERRUPTED: "was interrupted",
+            pytest.ExitCode.INTERNAL_ERROR: "stopped with a pytest internal error",
+        }.get(session.exitstatus)
+        if stopped or session.shouldstop or session.shouldfail:
+            run.stopped = stopped or f"stopped early ({session.shouldstop or session.shouldfail})"
+        run.complete()
+        path = self.config.getoption("metro_report_json", None)
+        if path and run.results:
+            from metro_e2e.conformance.report import build_report, write_report
+
+            write_report(build_report(run), path)

@@ -49,6 +49,44 @@ def client_major() -> int:
     return int(mlflow.__version__.split(".")[0])
 
 
+MLFLOW_ATTEMPTS = 2  # one retry, with no wait, on 429/5xx and connection errors
+
+
+def _policy_env(config: MetroConfig) -> dict[str, str]:
+    """MLflow's own settings for the suite's HTTP policy: every request times out after ``read_timeout``,
+    is retried at most once without waiting, and a ``Retry-After`` header cannot stretch that."""
+    return {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(max(1, config.read_timeout))),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(MLFLOW_ATTEMPTS - 1),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+        "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+    }
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block, then put back what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def client_policy(config: MetroConfig) -> Iterator[None]:
+    """Every MLflow request made in the block follows the suite's timeout and retry policy (``MLFLOW_ATTEMPTS``),
+    not MLflow's default of 7 retries with exponential backoff and a 120 s timeout."""
+    with _environ(_policy_env(config)):
+        yield
+
+
 @contextlib.contextmanager
 def mlflow_session(config: MetroConfig) -> Iterator[MlflowClient]:
     """Point MLflow (tracking, registry, S3 artifacts) at ``config`` for the block, then restore.
@@ -56,34 +94,26 @@ def mlflow_session(config: MetroConfig) -> Iterator[MlflowClient]:
     MLflow reads its S3 endpoint and credentials from the process environment
     and keeps the tracking URI in module state; both are set here and put
     back afterwards, so one process can talk to two platforms in turn (not at
-    the same instant from two threads).
+    the same instant from two threads). Requests follow ``client_policy``.
     """
     env = {
         "MLFLOW_S3_ENDPOINT_URL": config.s3_endpoint,
         "AWS_ACCESS_KEY_ID": config.s3_access_key.reveal(),
         "AWS_SECRET_ACCESS_KEY": config.s3_secret_key.reveal(),
         "AWS_DEFAULT_REGION": config.s3_region,
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(max(1, config.read_timeout))),
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        **_policy_env(config),
     }
-    saved_env = {k: os.environ.get(k) for k in env}
     # MLflow keeps both URIs in module state (None = unset); there is no public getter for "unset".
     previous_uri = _tracking_utils._tracking_uri
     previous_registry = _registry_utils._registry_uri
-    os.environ.update(env)
-    mlflow.set_tracking_uri(config.tracking_uri)
-    mlflow.set_registry_uri(config.tracking_uri)
-    try:
-        yield MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
-    finally:
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        mlflow.set_tracking_uri(previous_uri)
-        mlflow.set_registry_uri(previous_registry)
+    with _environ(env):
+        mlflow.set_tracking_uri(config.tracking_uri)
+        mlflow.set_registry_uri(config.tracking_uri)
+        try:
+            yield MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+        finally:
+            mlflow.set_tracking_uri(previous_uri)
+            mlflow.set_registry_uri(previous_registry)
 
 
 def translate(exc: Exception, config: MetroConfig, action: str) -> MetroE2EError:
@@ -133,6 +163,13 @@ def tracking_errors(config: MetroConfig, action: str) -> Iterator[None]:
         raise
     except (MlflowException, OSError) as exc:
         raise translate(exc, config, action) from exc
+    except Exception as exc:  # MLflow's artifact uploads raise boto3's errors as they are
+        from metro_e2e.storage import s3_failure
+
+        error = s3_failure(exc, config, action=action)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def make_client(config: MetroConfig) -> MlflowClient:

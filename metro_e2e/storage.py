@@ -14,6 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import boto3
+import botocore.session
+from boto3.exceptions import Boto3Error
+from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
     BotoCoreError,
@@ -39,6 +42,15 @@ _GATEWAY_CODES = {"BadGateway", "GatewayTimeout", "ServiceUnavailable"}
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What S3 answered one request: the HTTP status and, for an error, S3's error code (None when the body
+    carried none, e.g. a proxy's HTML page)."""
+
+    status: int
+    code: str | None
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     """One listed object: key, size in bytes and ETag (quotes stripped)."""
 
@@ -49,6 +61,97 @@ class ObjectInfo:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+S3_ATTEMPTS = 3  # botocore's standard retry mode: throttles, 5xx and connection errors, jittered backoff <= 20 s
+
+
+def _boto_config(config: MetroConfig, *, attempts: int = S3_ATTEMPTS, signed: bool = True) -> BotoConfig:
+    return BotoConfig(
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+        signature_version="s3v4" if signed else UNSIGNED,
+        s3={"addressing_style": "path"},
+    )
+
+
+@contextlib.contextmanager
+def client_policy(config: MetroConfig) -> Iterator[None]:
+    """boto3 clients that other libraries create in the block (MLflow's artifact client) get the suite's
+    timeouts and retries instead of botocore's 60 s ones; their own explicit settings still win."""
+    session = botocore.session.get_session()
+    session.set_default_client_config(_boto_config(config))
+    previous = boto3.DEFAULT_SESSION
+    boto3.setup_default_session(botocore_session=session)
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = previous
+
+
+def translate(
+    exc: Exception, config: MetroConfig, *, action: str, bucket: str | None = None, key: str | None = None
+) -> MetroE2EError:
+    """The metro-e2e error for a botocore exception raised while doing ``action`` against ``config``'s S3."""
+    where = f"s3://{bucket}/{key}" if bucket and key else f"s3://{bucket}" if bucket else "S3"
+    endpoint = f"S3 endpoint {config.s3_endpoint} [{config.source_of('s3_endpoint')}]"
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+        why = "did not answer"
+        if isinstance(exc, ReadTimeoutError):
+            why = "connected, but gave " + no_answer_within(config.read_timeout)
+        elif isinstance(exc, ConnectTimeoutError):
+            why = "gave " + no_connection_within(config.connect_timeout)
+        return EndpointUnreachable(
+            f"cannot {action} {where}: {endpoint} {why}",
+            url=config.s3_endpoint,
+            hint="check METRO_URL / METRO_S3_ENDPOINT and that the gateway is reachable",
+        )
+    if isinstance(exc, NoCredentialsError):
+        return AuthError(
+            f"cannot {action} {where}: no S3 credentials", hint="set METRO_S3_ACCESS_KEY and METRO_S3_SECRET_KEY"
+        )
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status in (502, 503, 504) and (not code or code.isdigit() or code in _GATEWAY_CODES):
+            return EndpointUnreachable(
+                f"cannot {action} {where}: the gateway at {endpoint} answered {status}: the S3 service behind it "
+                "is not answering",
+                url=config.s3_endpoint,
+                hint="check the MinIO pod (kubectl get pods -n kubeflow) or the local stack's S3 log",
+            )
+        if code in _AUTH_CODES or status == 403:
+            return AuthError(
+                f"cannot {action} {where}: {endpoint} refused the credentials ({code or status})",
+                hint="check METRO_S3_ACCESS_KEY and METRO_S3_SECRET_KEY",
+            )
+        if code in _MISSING_BUCKET:
+            return StorageError(
+                f"cannot {action} {where}: bucket {bucket!r} does not exist at {endpoint}",
+                hint="create it as the platform install does, or set METRO_DATA_BUCKET / METRO_MODELS_BUCKET",
+            )
+        if code in _MISSING_KEY or status == 404:
+            return StorageError(
+                f"cannot {action} {where}: no such object at {endpoint}",
+                hint="check the key (METRO_DATA_KEY / --data_key for the dataset) or write the object first "
+                "(the upload_data step uploads the dataset)",
+            )
+        return StorageError(f"cannot {action} {where}: S3 answered {code or status}: {config.mask(str(exc))}")
+    return StorageError(f"cannot {action} {where}: {config.mask(str(exc))}")
+
+
+def s3_failure(exc: BaseException, config: MetroConfig, *, action: str) -> MetroE2EError | None:
+    """The metro-e2e error for an S3 failure raised inside another library (MLflow's artifact uploads wrap
+    botocore's error in boto3's ``S3UploadFailedError``); None when ``exc`` is not one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ClientError, BotoCoreError)):
+            return translate(seen, config, action=action)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, Boto3Error):
+        return StorageError(f"cannot {action}: {config.mask(str(exc))}")
+    return None
 
 
 class Storage:
@@ -63,14 +166,18 @@ class Storage:
             aws_access_key_id=config.s3_access_key.reveal(),
             aws_secret_access_key=config.s3_secret_key.reveal(),
             region_name=config.s3_region,
-            config=BotoConfig(
-                connect_timeout=config.connect_timeout,
-                read_timeout=config.read_timeout,
-                retries={"total_max_attempts": 3, "mode": "standard"},
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-            ),
+            config=_boto_config(config),
         )
+
+    def anonymous(self) -> Storage:
+        """The same endpoint with unsigned requests and no retries: what a caller without credentials gets."""
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.config.s3_region,
+            config=_boto_config(self.config, attempts=1, signed=False),
+        )
+        return Storage(self.config, client=client)
 
     @contextlib.contextmanager
     def errors(self, action: str, *, bucket: str | None = None, key: str | None = None) -> Iterator[None]:
@@ -86,51 +193,7 @@ class Storage:
         self, exc: Exception, *, action: str, bucket: str | None = None, key: str | None = None
     ) -> MetroE2EError:
         """The metro-e2e error for a botocore exception raised while doing ``action``."""
-        where = f"s3://{bucket}/{key}" if bucket and key else f"s3://{bucket}" if bucket else "S3"
-        endpoint = f"S3 endpoint {self.endpoint} [{self.config.source_of('s3_endpoint')}]"
-        if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
-            why = "did not answer"
-            if isinstance(exc, ReadTimeoutError):
-                why = "connected, but gave " + no_answer_within(self.config.read_timeout)
-            elif isinstance(exc, ConnectTimeoutError):
-                why = "gave " + no_connection_within(self.config.connect_timeout)
-            return EndpointUnreachable(
-                f"cannot {action} {where}: {endpoint} {why}",
-                url=self.endpoint,
-                hint="check METRO_URL / METRO_S3_ENDPOINT and that the gateway is reachable",
-            )
-        if isinstance(exc, NoCredentialsError):
-            return AuthError(
-                f"cannot {action} {where}: no S3 credentials", hint="set METRO_S3_ACCESS_KEY and METRO_S3_SECRET_KEY"
-            )
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status in (502, 503, 504) and (not code or code.isdigit() or code in _GATEWAY_CODES):
-                return EndpointUnreachable(
-                    f"cannot {action} {where}: the gateway at {endpoint} answered {status}: the S3 service behind it "
-                    "is not answering",
-                    url=self.endpoint,
-                    hint="check the MinIO pod (kubectl get pods -n kubeflow) or the local stack's S3 log",
-                )
-            if code in _AUTH_CODES or status == 403:
-                return AuthError(
-                    f"cannot {action} {where}: {endpoint} refused the credentials ({code or status})",
-                    hint="check METRO_S3_ACCESS_KEY and METRO_S3_SECRET_KEY",
-                )
-            if code in _MISSING_BUCKET:
-                return StorageError(
-                    f"cannot {action} {where}: bucket {bucket!r} does not exist at {endpoint}",
-                    hint="create it as the platform install does, or set METRO_DATA_BUCKET / METRO_MODELS_BUCKET",
-                )
-            if code in _MISSING_KEY or status == 404:
-                return StorageError(
-                    f"cannot {action} {where}: no such object at {endpoint}",
-                    hint="check the key (METRO_DATA_KEY / --data_key for the dataset) or write the object first "
-                    "(the upload_data step uploads the dataset)",
-                )
-            return StorageError(f"cannot {action} {where}: S3 answered {code or status}: {self.config.mask(str(exc))}")
-        return StorageError(f"cannot {action} {where}: {self.config.mask(str(exc))}")
+        return translate(exc, self.config, action=action, bucket=bucket, key=key)
 
     def list_buckets(self) -> list[str]:
         with self.errors("list buckets"):
@@ -143,6 +206,28 @@ class Storage:
                 hint="check METRO_URL / METRO_S3_ENDPOINT: the gateway must send other paths to MinIO",
             )
         return [b["Name"] for b in answer.get("Buckets", [])]
+
+    def answer(self, operation: str, **params) -> Answer:
+        """Send one request and return its status and error code instead of raising (for checks that expect a
+        refusal). A request that got no answer at all still raises ``EndpointUnreachable``."""
+        try:
+            out = getattr(self.client, operation)(**params)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            code = str(exc.response.get("Error", {}).get("Code") or "")
+            return Answer(int(status), None if not code or code.isdigit() else code)
+        except BotoCoreError as exc:
+            raise self.translate(exc, action=operation.replace("_", " "), bucket=params.get("Bucket")) from exc
+        if hasattr(out.get("Body"), "close"):
+            out["Body"].close()
+        return Answer(int(out["ResponseMetadata"]["HTTPStatusCode"]), None)
+
+    def first_key(self, bucket: str, prefix: str = "") -> str | None:
+        """One key under ``prefix`` (the first S3 lists), or None when there is none."""
+        with self.errors("list", bucket=bucket, key=prefix or None):
+            page = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        contents = page.get("Contents") or []
+        return contents[0]["Key"] if contents else None
 
     def create_bucket(self, bucket: str) -> None:
         with self.errors("create bucket", bucket=bucket):

@@ -69,13 +69,16 @@ def ensure_experiment(client, config: MetroConfig) -> str:
     return exp.experiment_id
 
 
+def fit(parts: Split, *, seed: int = 42) -> tuple[DecisionTreeClassifier, float]:
+    """The classifier ``train`` logs, fitted on ``parts`` (deterministic for a split and seed), and its accuracy."""
+    model = DecisionTreeClassifier(random_state=seed)
+    model.fit(parts.train_X, parts.train_y.iloc[:, 0])
+    return model, float(model.score(parts.test_X, parts.test_y.iloc[:, 0]))
+
+
 def train(config: MetroConfig, parts: Split, *, lineage: str | None = None, seed: int = 42) -> TrainResult:
     """Fit, log param/metric/model, register a new version of ``config.model_name``."""
-    y_train = parts.train_y.iloc[:, 0]
-    y_test = parts.test_y.iloc[:, 0]
-    model = DecisionTreeClassifier(random_state=seed)
-    model.fit(parts.train_X, y_train)
-    accuracy = float(model.score(parts.test_X, y_test))
+    model, accuracy = fit(parts, seed=seed)
     with mlflow_session(config) as client, tracking_errors(config, f"train and register {config.model_name!r}"):
         experiment_id = ensure_experiment(client, config)
         with mlflow.start_run(experiment_id=experiment_id) as run:

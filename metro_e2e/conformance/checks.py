@@ -19,23 +19,18 @@ import time
 from pathlib import Path
 from urllib.parse import urljoin
 
-import boto3
 import requests
 from boto3.s3.transfer import TransferConfig
-from botocore import UNSIGNED
-from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
 
 from metro_e2e import data, promotion, registry, serving, training
 from metro_e2e._http import why_no_answer
 from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
-from metro_e2e.conformance.context import ClauseFailed, RunContext
+from metro_e2e.conformance.context import ClauseFailed, RunContext, Undecided
 from metro_e2e.errors import MetroE2EError
 from metro_e2e.storage import Storage
 
 MULTIPART_BYTES = 8 * 1024 * 1024 + 17
 IRIS_COLUMNS = list(data.FEATURES)
-_SERVER_ERRORS = (502, 503, 504)
 
 
 def _get(ctx: RunContext, clause: str, url: str, **kwargs) -> requests.Response:
@@ -59,11 +54,25 @@ def _fail_from(exc: MetroE2EError, expected: str) -> ClauseFailed:
 
 # -- gateway ----------------------------------------------------------------------------------------------------------
 def check_gw_1(ctx: RunContext) -> str:
-    response = _get(ctx, "GW-1", ctx.config.url + "/")
-    if response.status_code in _SERVER_ERRORS:
+    url = ctx.config.url + "/"
+    try:
+        response = requests.get(url, timeout=ctx.timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        connect, read = ctx.timeout
+        why = why_no_answer(exc, url, connect_timeout=connect, read_timeout=read)
+        hint = "check --url / METRO_URL and that the gateway is reachable from here"
+        if isinstance(exc, requests.exceptions.SSLError):
+            hint = "if the gateway speaks plain HTTP, use http:// in --url / METRO_URL"
         raise ClauseFailed(
-            "the gateway to answer",
-            f"HTTP {response.status_code} (an upstream is down)",
+            "an HTTP answer from the gateway",
+            f"none: {ctx.config.mask(url)} [{ctx.config.source_of('url')}]: {why}",
+            hint=hint,
+        ) from None
+    ctx.evidence("GW-1", f"GET {url}", response)
+    if response.status_code >= 500:  # any server error: the gateway, or what sits at its root, is broken
+        raise ClauseFailed(
+            "the gateway to answer without a server error",
+            f"HTTP {response.status_code} {response.reason or ''}".rstrip(),
             url=response.url,
             body=response.text,
         )
@@ -126,46 +135,45 @@ def check_s3_3(ctx: RunContext) -> str:
     return f"put {len(small)} B and multipart {len(big) / 2**20:.1f} MiB under s3://{bucket}/{ctx.namespace}, read back, listed, deleted"
 
 
+S3_DENIALS = ("AccessDenied", "AllAccessDisabled")  # what S3 (MinIO, AWS) answers an unsigned request it refuses
+
+
 def check_s3_4(ctx: RunContext) -> str:
-    anonymous = boto3.client(
-        "s3",
-        endpoint_url=ctx.config.s3_endpoint,
-        region_name=ctx.config.s3_region,
-        config=BotoConfig(
-            signature_version=UNSIGNED,
-            s3={"addressing_style": "path"},
-            connect_timeout=ctx.config.connect_timeout,
-            read_timeout=ctx.config.read_timeout,
-            retries={"total_max_attempts": 1},
-        ),
-    )
-    allowed = []
+    storage, anonymous = ctx.storage, ctx.storage.anonymous()
+    allowed, not_denied, probed, absent = [], [], [], []
     for bucket in (ctx.config.models_bucket, ctx.config.data_bucket):
-        for what, call in (
-            ("list", lambda b=bucket: anonymous.list_objects_v2(Bucket=b, MaxKeys=1)),
-            ("read", lambda b=bucket: anonymous.get_object(Bucket=b, Key="iris/iris.csv")),
+        try:
+            if not storage.bucket_exists(bucket):
+                absent.append(bucket)  # nothing to protect there; S3-2 fails on it
+                continue
+            key = storage.first_key(bucket) or ctx.namespace + "s3-4/absent"  # an existing object, if it has one
+        except MetroE2EError as exc:
+            raise _fail_from(exc, f"a signed listing of {bucket} to find an object to read") from None
+        for what, operation, params in (
+            ("list", "list_objects_v2", {"Bucket": bucket, "MaxKeys": 1}),
+            ("read", "get_object", {"Bucket": bucket, "Key": key}),
         ):
-            try:
-                call()
-                allowed.append(f"{what} {bucket}")
-            except ClientError as exc:
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                code = exc.response.get("Error", {}).get("Code")
-                if what == "read" and code in ("NoSuchKey", "404"):
-                    allowed.append(f"{what} {bucket} (answered {code}: anonymous reads reach the bucket)")
-                elif status in _SERVER_ERRORS:
-                    raise ClauseFailed(
-                        "a 403 for anonymous requests", f"HTTP {status}", url=ctx.config.s3_endpoint
-                    ) from None
-            except BotoCoreError as exc:
-                raise ClauseFailed(
-                    "an answer to anonymous requests", type(exc).__name__, url=ctx.config.s3_endpoint
-                ) from None
+            answer = anonymous.answer(operation, **params)
+            label = f"{what} {bucket}" + (f"/{key}" if what == "read" else "")
+            probed.append(label)
+            if answer.status < 300:
+                allowed.append(f"{label} (HTTP {answer.status})")
+            elif answer.code in ("NoSuchKey", "NoSuchBucket"):
+                allowed.append(f"{label} (answered {answer.code}: anonymous requests reach the bucket)")
+            elif answer.status not in (401, 403) or answer.code not in S3_DENIALS:
+                not_denied.append(f"{label}: HTTP {answer.status} {answer.code or '(no S3 error code)'}")
     if allowed:
         raise ClauseFailed(
             "anonymous requests to be refused", "allowed: " + "; ".join(allowed), url=ctx.config.s3_endpoint
         )
-    return f"anonymous list and read refused on {ctx.config.models_bucket} and {ctx.config.data_bucket}"
+    if not_denied:
+        raise ClauseFailed(
+            f"S3's own denial (401/403 {' or '.join(S3_DENIALS)}) for every anonymous request",
+            "not S3's own denial: " + "; ".join(not_denied),
+            url=ctx.config.s3_endpoint,
+        )
+    missing = f"; {', '.join(absent)} does not exist (S3-2)" if absent else ""
+    return f"S3 denied every anonymous request ({', '.join(probed) or 'none sent'}){missing}"
 
 
 def check_s3_5(ctx: RunContext) -> str:
@@ -208,23 +216,32 @@ def check_mlf_1(ctx: RunContext) -> str:
     return f"experiments search -> 200 through {ctx.config.tracking_uri}"
 
 
+ASSET_TYPES = {".js": ("javascript",), ".css": ("text/css",)}  # what a browser runs or applies, by extension
+
+
 def check_mlf_2(ctx: RunContext) -> str:
     url = ctx.config.tracking_uri + "/"
     page = _get(ctx, "MLF-2", url)
     if page.status_code != 200 or "<html" not in page.text.lower():
         raise ClauseFailed("the MLflow UI's HTML", f"HTTP {page.status_code}", url=url, body=page.text)
-    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+    assets = list(dict.fromkeys(re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)))
     if not assets:
         raise ClauseFailed("the UI to reference its scripts and styles", "no assets referenced", url=url)
     broken = []
     for asset in assets[:5]:
-        asset_url = urljoin(url, asset)
-        r = _get(ctx, "MLF-2", asset_url)
+        r = _get(ctx, "MLF-2", urljoin(url, asset))
+        content_type = r.headers.get("Content-Type", "no content type").split(";")[0].strip()
+        wanted = ASSET_TYPES[Path(asset).suffix]
         if r.status_code != 200:
-            broken.append(f"{asset} -> {r.status_code}")
+            broken.append(f"{asset} -> HTTP {r.status_code}")
+        elif not any(w in content_type for w in wanted) or r.text.lstrip()[:1] == "<":
+            # an ingress that answers the UI's index.html for every path gives 200 here, and no browser runs it
+            broken.append(
+                f"{asset} -> HTTP 200 {content_type}, not a {'script' if wanted[0] == 'javascript' else 'stylesheet'}"
+            )
     if broken:
-        raise ClauseFailed("every referenced asset to load", "; ".join(broken), url=url)
-    return f"UI HTML and {min(len(assets), 5)} referenced asset(s) load"
+        raise ClauseFailed("every referenced script and stylesheet to load as one", "; ".join(broken), url=url)
+    return f"UI HTML and {min(len(assets), 5)} referenced script(s)/stylesheet(s) load with their content types"
 
 
 def server_version(ctx: RunContext) -> str:
@@ -282,14 +299,25 @@ def check_mlf_5(ctx: RunContext) -> str:
         ctx.created["experiments"].append(result.experiment_id)
         after = _version_count(config)
         where = registry.locate_version(config, config.model_name, result.version)
-        files = ctx.storage.list_keys(where.bucket, where.prefix)
     except MetroE2EError as exc:
         raise _fail_from(exc, "a run to log a model and register a version") from None
     if after - before != 1:
-        raise ClauseFailed("exactly one new registered version", f"{after - before}")
-    if not any(k.endswith("/MLmodel") for k in files) or where.bucket != ctx.config.models_bucket:
         raise ClauseFailed(
-            f"the model's files in {ctx.config.models_bucket}", f"{len(files)} file(s) at {where.source_uri}"
+            "exactly one new registered version",
+            f"{after - before} (the registry lists {before} version(s) before registering and {after} after)",
+        )
+    if where.bucket != ctx.config.models_bucket:
+        raise ClauseFailed(
+            f"the model's files in {ctx.config.models_bucket}", f"the registry says they are at {where.source_uri}"
+        )
+    try:
+        files = ctx.storage.list_keys(where.bucket, where.prefix)
+    except MetroE2EError as exc:
+        raise _fail_from(exc, f"the model's files at {where.source_uri}") from None
+    if not any(k.endswith("/MLmodel") for k in files):
+        raise ClauseFailed(
+            f"the model's files in {ctx.config.models_bucket}",
+            f"{len(files)} file(s), no MLmodel, at {where.source_uri}",
         )
     ctx.results["trained"] = (config, result, where)
     return f"run {result.run_id}: accuracy {result.accuracy:.3f}, {config.model_name} v{result.version}, {len(files)} files in {where.source_uri}"
@@ -462,18 +490,42 @@ def check_prm_2(ctx: RunContext) -> str:
     config, result, where = ctx.results["trained"]
     cfg = ctx.config
     storage = _storage(ctx)
+    moments: list[tuple[str, dict[str, str], str]] = []  # (after which write, latest/'s digests, what a loader did)
     try:
+        old = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix).files
         previous = _back_up_latest(ctx, storage)
-        done = promotion.promote_location(storage, where, config=cfg)
+        done = promotion.promote_location(
+            storage, where, config=cfg, observe=lambda step: moments.append(_read_latest(ctx, step))
+        )
         state = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
         source = {k[len(where.prefix) :] for k in storage.list_keys(where.bucket, where.prefix)}
     except MetroE2EError as exc:
         raise _fail_from(exc, f"{config.model_name} v{result.version} to be promoted") from None
+    problems = [p for step, files, loaded in moments if (p := _moment_problem(step, files, loaded, old, done.files))]
     if set(state.files) != source:
-        raise ClauseFailed("latest/ to hold exactly the version's files", f"{sorted(set(state.files) ^ source)} differ")
-    if not state.complete or (state.marker or {}).get("version") != result.version:
+        extra, missing = sorted(set(state.files) - source), sorted(source - set(state.files))
+        problems.append(
+            "at the end latest/ holds "
+            + "; ".join(
+                part
+                for part in (
+                    f"files the version lacks: {', '.join(extra)}" if extra else "",
+                    f"not all of its files, missing: {', '.join(missing)}" if missing else "",
+                )
+                if part
+            )
+        )
+    marker = state.marker or {}
+    if not state.complete or (marker.get("name"), marker.get("version")) != (config.model_name, result.version):
+        problems.append(
+            f"a marker recording {config.model_name} version {result.version}, not "
+            + ("; ".join(state.problems) or f"{marker.get('name')} version {marker.get('version')}")
+        )
+    if problems:
         raise ClauseFailed(
-            f"a marker recording version {result.version}", "; ".join(state.problems) or str(state.marker)
+            f"latest/ replaced by exactly {config.model_name} v{result.version}'s files, never empty and never a mix "
+            "a reader would load while that happens, and a marker recording it",
+            "; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if len(problems) > 4 else ""),
         )
     ctx.results["promoted"] = (config, result)
     kept = (
@@ -483,7 +535,46 @@ def check_prm_2(ctx: RunContext) -> str:
     )
     return (
         f"latest/ now holds {config.model_name} v{result.version} ({len(done.files)} files, "
-        f"{len(done.removed)} stale removed){kept}"
+        f"{len(done.removed)} stale removed; read at each of {len(moments)} moments of the swap: never empty or "
+        f"a loadable mix){kept}"
+    )
+
+
+def _read_latest(ctx: RunContext, step: str) -> tuple[str, dict[str, str], str]:
+    """What a reader of ``latest/`` gets right after ``step``: its files' digests and what the loader did."""
+    cfg = ctx.config
+    with tempfile.TemporaryDirectory(prefix="metro-e2e-moment-") as folder:
+        try:
+            promotion.download_latest(
+                ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, dest=folder
+            )
+            loaded = "loaded"
+        except MetroE2EError as exc:
+            loaded = f"refused: {exc.message}"
+        files = {
+            str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in Path(folder).rglob("*")
+            if p.is_file() and p.name != promotion.MARKER_NAME
+        }
+    return step, files, loaded
+
+
+def _moment_problem(step: str, files: dict, loaded: str, old: dict, new: dict) -> str | None:
+    """Why ``latest/`` after ``step`` breaks the promise (empty, or a mix a reader would load), or None.
+
+    A moment is whole when one model's files are all there with that model's content (files only the other model
+    has are unreferenced leftovers); otherwise it is a mix, which is allowed only if the loader refuses it.
+    """
+    if not files:
+        return f"latest/ was empty after {step}"
+    if any(model and all(files.get(rel) == digest for rel, digest in model.items()) for model in (old, new)):
+        return None
+    if loaded.startswith("refused") and "mixed" in loaded:
+        return None  # every reader that follows the promotion protocol refuses it
+    fresh = sum(1 for rel, digest in files.items() if new.get(rel) == digest)
+    return (
+        f"after {step} latest/ held {fresh} new and {len(files) - fresh} other file(s), and the loader "
+        f"{'loaded them' if loaded == 'loaded' else loaded}"
     )
 
 
@@ -538,11 +629,21 @@ def check_srv_1(ctx: RunContext) -> str:
 def check_srv_2(ctx: RunContext) -> str:
     payload = serving.dataframe_split(_rows(1))
     no_host = _client(ctx, host=None).post(payload.body, payload.content_type)
-    reached = no_host.status_code == 200 and "predictions" in no_host.text
-    if reached:
+    ctx.evidence("SRV-2", "POST without the serving Host header", no_host)
+    answer = _json_or_none(no_host)
+    if isinstance(answer, dict) and ("predictions" in answer or "error_code" in answer):
+        # the scoring server answers predictions, or its own JSON error (a 4xx with error_code): either way the
+        # request reached the model without the Host header that should gate it
         raise ClauseFailed(
-            "a request without Host: mlflow-model.local not to reach the model",
-            "HTTP 200 with predictions",
+            f"a request without Host: {ctx.config.serving_host} not to reach the model",
+            f"HTTP {no_host.status_code} from the model server ({', '.join(sorted(answer))})",
+            url=no_host.url,
+            body=no_host.text,
+        )
+    if no_host.status_code >= 500:
+        raise ClauseFailed(
+            "the request without the Host header to be answered where it falls through (S3 at the root)",
+            f"HTTP {no_host.status_code}: cannot tell where it went",
             url=no_host.url,
             body=no_host.text,
         )
@@ -557,6 +658,13 @@ def check_srv_2(ctx: RunContext) -> str:
             body=redirect.text,
         )
     return f"without the Host header: HTTP {no_host.status_code} (not the model); {base} -> {redirect.status_code} {location}"
+
+
+def _json_or_none(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def check_srv_3(ctx: RunContext) -> str:
@@ -577,11 +685,8 @@ def check_srv_3(ctx: RunContext) -> str:
     for name, body, content_type, want in cases:
         r = client.post(body, content_type)
         ctx.evidence("SRV-3", name, r)
-        code = None
-        try:
-            code = r.json().get("error_code")
-        except ValueError:
-            pass
+        body = _json_or_none(r)
+        code = body.get("error_code") if isinstance(body, dict) else None
         if r.status_code != want or (want == 400 and not code):
             wrong.append(f"{name}: HTTP {r.status_code} error_code={code}")
     if wrong:
@@ -613,6 +718,9 @@ def _differ(got: list | None, expected: list) -> int:
     return sum(1 for a, b in zip(got, expected, strict=False) if a != b) + abs(len(expected) - len(got))
 
 
+DISTINGUISHING_SPLITS = range(1, 21)  # split seeds SRV-5 tries for a version that predicts unlike the served model
+
+
 def check_srv_5(ctx: RunContext) -> str:
     config, result = ctx.results["promoted"]
     rows = _rows()
@@ -621,6 +729,8 @@ def check_srv_5(ctx: RunContext) -> str:
         before = _client(ctx).predict_frame(rows).predictions
     except MetroE2EError:
         before = None
+    if before == expected:  # a restart would change nothing visible: promote a version that predicts otherwise
+        config, result, expected = _distinguishable_version(ctx, config, result, served=before)
     state = ctx.restart_serving()
     ctx.results["serving_restarted"] = True  # the run restarts it again after putting latest/ back
     deadline = time.monotonic() + ctx.options.restart_timeout_s
@@ -629,12 +739,10 @@ def check_srv_5(ctx: RunContext) -> str:
         try:
             served = _client(ctx).predict_frame(rows).predictions
             if served == expected:
-                note = (
-                    " (it predicts like the previous model, so the switch itself is not observable)"
-                    if (before == expected)
-                    else f" ({_differ(before, expected)} rows changed)"
+                changed = (
+                    "it answered nothing before" if before is None else f"{_differ(before, expected)} rows changed"
                 )
-                return f"after restart ({state}) the endpoint serves {config.model_name} v{result.version}{note}"
+                return f"after restart ({state}) the endpoint serves {config.model_name} v{result.version} ({changed})"
             last = f"{_differ(served, expected)} of 150 predictions still differ from v{result.version}"
         except MetroE2EError as exc:
             last = str(exc)
@@ -643,6 +751,29 @@ def check_srv_5(ctx: RunContext) -> str:
         f"the endpoint to serve v{result.version} within {ctx.options.restart_timeout_s:.0f} s of the restart",
         last,
         url=ctx.config.serving_url,
+    )
+
+
+def _distinguishable_version(ctx: RunContext, config, result, *, served: list):
+    """Train and promote a version of the run's model whose predictions differ from ``served``, so that serving
+    it after the restart is observable; ``Undecided`` when no split gives one."""
+    frame, rows = data.iris_frame(), _rows()
+    for seed in DISTINGUISHING_SPLITS:
+        parts = data.split(frame, seed=seed)
+        if [int(p) for p in training.fit(parts)[0].predict(rows)] == served:
+            continue
+        try:
+            trained = training.train(config, parts, lineage=ctx.run_id)  # the same fit, logged and registered
+            where = registry.locate_version(config, config.model_name, trained.version)
+            promotion.promote_location(ctx.storage, where, config=ctx.config)
+        except MetroE2EError as exc:
+            raise _fail_from(exc, "a second version, distinguishable from the served model, to be promoted") from None
+        ctx.results["promoted"] = (config, trained)
+        return config, trained, [int(p) for p in _load_latest(ctx).predict(rows).tolist()]
+    raise Undecided(
+        f"the model served before the promotion predicts like {config.model_name} v{result.version} on all 150 "
+        f"rows, and so does a version trained on each of {len(DISTINGUISHING_SPLITS)} other splits: whether "
+        "serving switched after the restart cannot be seen"
     )
 
 

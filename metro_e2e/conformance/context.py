@@ -9,12 +9,13 @@ deletes it all and returns what it could not delete (the report's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import shlex
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -32,16 +33,41 @@ DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
 
 
 class ClauseFailed(AssertionError):
-    """A clause's promise was broken: what was expected, what came back, where."""
+    """A clause's promise was broken: what was expected, what came back, where (and what to do about it)."""
 
-    def __init__(self, expected: str, got: str, *, url: str | None = None, body: str | None = None) -> None:
+    def __init__(
+        self, expected: str, got: str, *, url: str | None = None, body: str | None = None, hint: str | None = None
+    ) -> None:
         self.expected, self.got, self.url, self.body = expected, got, url, body
         text = f"expected {expected}; got {got}"
         if url:
             text += f" (at {url})"
         if body:
             text += f"; body: {body[:200]!r}"
+        if hint:
+            text += f" ({hint})"
         super().__init__(text)
+
+
+class Undecided(Exception):
+    """The check cannot tell whether the promise holds (its verdict is ``error``, never a pass)."""
+
+
+class BudgetExceeded(BaseException):
+    """Raised into a check that outlives its clause's time budget.
+
+    A ``BaseException`` so that no ``except Exception`` inside a client library swallows it.
+    """
+
+
+@contextlib.contextmanager
+def client_policy(config: MetroConfig) -> Iterator[None]:
+    """The suite's timeout and retry policy for every client a run uses (README "Time budgets"): requests and the
+    model-server client never retry; MLflow retries once; boto3 (ours and MLflow's) makes up to 3 attempts."""
+    from metro_e2e import registry, storage
+
+    with registry.client_policy(config), storage.client_policy(config):
+        yield
 
 
 def new_run_id() -> str:

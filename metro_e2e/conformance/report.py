@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from metro_e2e import __version__
 from metro_e2e.conformance.catalogue import CLAUSES
-from metro_e2e.conformance.engine import SKIPPED, ClauseResult, mode_name
+from metro_e2e.conformance.engine import ERROR, SKIPPED, ClauseResult, mode_name
 from metro_e2e.errors import InputError
 
 SCHEMA = Path(__file__).with_name("report.schema.json")
@@ -22,32 +24,76 @@ def _version_of(package: str) -> str | None:
 
 
 def ordered_results(run) -> list[ClauseResult]:
-    """One result per clause in catalogue order; a clause that never ran is ``skipped`` with the reason."""
+    """One result per clause in catalogue order; a clause this pytest session did not select is ``skipped``
+    (an interrupted session has already given every clause it did not reach an ``error``)."""
     out = []
     for clause in CLAUSES:
         result = run.results.get(clause.id)
-        out.append(result or ClauseResult(clause.id, clause.level, clause.mode, SKIPPED, "not run in this session"))
+        out.append(
+            result
+            or ClauseResult(
+                clause.id,
+                clause.level,
+                clause.mode,
+                SKIPPED,
+                "not selected in this pytest session (-k, -m or node ids)",
+            )
+        )
     return out
 
 
 def build_report(run) -> dict:
     ctx = run.ctx
+    return _report(
+        target=ctx.config.url,
+        mode=mode_name(ctx.options),
+        started_at=run.started_at,
+        s3_backend=ctx.s3_backend,
+        mlflow_server=ctx.versions.get("mlflow_server"),
+        kfp_backend=ctx.versions.get("kfp_backend"),
+        run_id=ctx.run_id,
+        leftovers=list(run.leftovers),
+        results=ordered_results(run),
+    )
+
+
+def not_run_report(*, target: str, mode: str, why: str) -> dict:
+    """The report of a check that stopped before any clause ran (bad input): every clause ``error`` with ``why``."""
+    from metro_e2e.conformance.context import new_run_id
+
+    results = [ClauseResult(c.id, c.level, c.mode, ERROR, f"not run: {why}") for c in CLAUSES]
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _report(target=target, mode=mode, started_at=started, run_id=new_run_id(), results=results)
+
+
+def _report(
+    *,
+    target: str,
+    mode: str,
+    started_at: str,
+    run_id: str,
+    results: list[ClauseResult],
+    s3_backend: str | None = None,
+    mlflow_server: str | None = None,
+    kfp_backend: str | None = None,
+    leftovers: list[str] | None = None,
+) -> dict:
     return {
         "suite_version": __version__,
-        "target": ctx.config.url,
-        "mode": mode_name(ctx.options),
-        "started_at": run.started_at,
-        "s3_backend": ctx.s3_backend,
+        "target": target,
+        "mode": mode,
+        "started_at": started_at,
+        "s3_backend": s3_backend,
         "versions": {
-            "mlflow_server": ctx.versions.get("mlflow_server"),
+            "mlflow_server": mlflow_server,
             "mlflow_client": _version_of("mlflow"),
             "kfp_sdk": _version_of("kfp"),
-            "kfp_backend": ctx.versions.get("kfp_backend"),
+            "kfp_backend": kfp_backend,
         },
-        "run_id": ctx.run_id,
-        "namespace": ctx.namespace,
-        "leftovers": list(run.leftovers),
-        "clauses": [r.as_dict() for r in ordered_results(run)],
+        "run_id": run_id,
+        "namespace": f"metro-e2e/{run_id}/",
+        "leftovers": leftovers or [],
+        "clauses": [r.as_dict() for r in results],
     }
 
 
@@ -59,5 +105,53 @@ def write_report(report: dict, path: str | Path) -> Path:
     except OSError as exc:
         raise InputError(
             f"cannot write the report to {str(out)!r}: {exc.strerror}", hint="choose a writable --report-json path"
+        ) from exc
+    return out
+
+
+def complete_junit(report: dict, path: str | Path) -> Path:
+    """Make the JUnit file at ``path`` name every clause of ``report``: a clause pytest never reached (an
+    interrupted session, a check that stopped before it started) becomes a test case with an ``<error>``; the file
+    is created when pytest wrote none."""
+    from metro_e2e.conformance import suite
+
+    out = Path(path)
+    try:
+        tree = ET.parse(out) if out.exists() and out.stat().st_size else None
+    except ET.ParseError:
+        tree = None
+    if tree is None:
+        root = ET.Element("testsuites")
+        ET.SubElement(root, "testsuite", name="metro-e2e", errors="0", failures="0", skipped="0", tests="0")
+        tree = ET.ElementTree(root)
+    root = tree.getroot()
+    testsuite = root if root.tag == "testsuite" else root.find("testsuite")
+    for case in list(testsuite.findall("testcase")):
+        if not case.get("name"):  # pytest's placeholder for the test an interrupt stopped: given below instead
+            testsuite.remove(case)
+    present = {p.get("value") for p in testsuite.iter("property") if p.get("name") == "clause"}
+    for clause in report["clauses"]:
+        if clause["id"] in present:
+            continue
+        case = ET.SubElement(
+            testsuite, "testcase", classname=suite.__name__, name=suite.TEST_OF[clause["id"]], time="0"
+        )
+        properties = ET.SubElement(case, "properties")
+        for name in ("clause", "verdict", "detail", "level"):
+            ET.SubElement(properties, "property", name=name, value=str(clause["id" if name == "clause" else name]))
+        if clause["verdict"] == ERROR:
+            ET.SubElement(case, "error", message=clause["detail"])
+        elif clause["verdict"] != "passed":
+            ET.SubElement(case, "skipped", message=f"{clause['verdict']}: {clause['detail']}")
+    cases = testsuite.findall("testcase")
+    for attribute, tag in (("errors", "error"), ("failures", "failure"), ("skipped", "skipped")):
+        testsuite.set(attribute, str(sum(1 for c in cases if c.find(tag) is not None)))
+    testsuite.set("tests", str(len(cases)))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tree.write(out, encoding="utf-8", xml_declaration=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the JUnit file {str(out)!r}: {exc.strerror}", hint="choose a writable --junit-xml path"
         ) from exc
     return out

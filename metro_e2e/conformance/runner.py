@@ -9,7 +9,7 @@ from pathlib import Path
 
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 from metro_e2e.conformance.engine import VERDICTS, ClauseResult, exit_code
-from metro_e2e.errors import ConfigError, EndpointUnreachable, MetroE2EError
+from metro_e2e.errors import ConfigError, MetroE2EError
 
 SUITE = "metro_e2e.conformance.suite"
 
@@ -54,28 +54,6 @@ def validate(request: CheckRequest) -> None:
             source="command-line option --restart-serving",
             hint="add --allow-promote",
         )
-
-
-def preflight(config) -> None:
-    """Refuse, in one sentence, a gateway URL nothing answers at: there is nothing to check there.
-
-    Any HTTP answer (even 404 or 403) passes: the clauses judge it.
-    """
-    import requests
-
-    from metro_e2e._http import why_no_answer
-
-    url = config.url
-    try:
-        requests.get(url + "/", timeout=(config.connect_timeout, config.read_timeout), allow_redirects=False)
-    except requests.exceptions.RequestException as exc:
-        why = why_no_answer(exc, url, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout)
-        hint = "check --url / METRO_URL and that the gateway is reachable from here"
-        if isinstance(exc, requests.exceptions.SSLError):
-            hint = "if the gateway speaks plain HTTP, use http:// in --url / METRO_URL"
-        raise EndpointUnreachable(
-            f"gateway {config.mask(url)} [{config.source_of('url')}] gave no answer: {why}", url=url, hint=hint
-        ) from None
 
 
 def diagnosis(report: dict) -> str | None:
@@ -138,9 +116,23 @@ def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]
     return argv
 
 
-def run(request: CheckRequest) -> tuple[int, dict]:
-    """Run the live tier; return (exit code, report)."""
+@dataclass(frozen=True)
+class Outcome:
+    """How a check ended: its exit code, the report, and why the session stopped early (None if it did not)."""
+
+    exit_code: int
+    report: dict
+    stopped: str | None = None
+
+
+INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by SIGINT (SIGTERM is handled the same way)
+
+
+def run(request: CheckRequest) -> Outcome:
+    """Run the live tier; the reports are written and complete however the session ends."""
     import pytest
+
+    from metro_e2e.conformance.report import complete_junit
 
     validate(request)
     with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
@@ -155,8 +147,36 @@ def run(request: CheckRequest) -> tuple[int, dict]:
                 hint="see the output above; METRO_DEBUG=1 shows more",
             )
         report = json.loads(report_path.read_text())
+    if request.junit_xml:
+        complete_junit(report, request.junit_xml)
     results = [ClauseResult(**c) for c in report["clauses"]]
-    return exit_code(results, strict=request.strict), report
+    if code == pytest.ExitCode.INTERRUPTED:
+        return Outcome(INTERRUPTED_EXIT, report, "was interrupted")
+    if code == pytest.ExitCode.INTERNAL_ERROR:
+        return Outcome(
+            max(1, exit_code(results, strict=request.strict)), report, "stopped with a pytest internal error"
+        )
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return Outcome(ConfigError.exit_code, report, "stopped with a usage error")
+    return Outcome(exit_code(results, strict=request.strict), report)
+
+
+def write_not_run(request: CheckRequest, target: str, error: MetroE2EError) -> list[str]:
+    """A check that stops before it starts (bad input) still leaves the reports a CI job publishes: every clause
+    ``error`` with the reason. Returns the paths written; a path that cannot be written is left out."""
+    from metro_e2e.conformance.report import complete_junit, not_run_report, write_report
+
+    mode = "quick" if request.quick else ("promote" if request.allow_promote else "default")
+    report = not_run_report(target=target, mode=mode, why=str(error))
+    written = []
+    for path, write in ((request.report_json, write_report), (request.junit_xml, complete_junit)):
+        if not path:
+            continue
+        try:
+            written.append(str(write(report, path)))
+        except MetroE2EError:
+            pass  # that path is the bad input itself (--report-json /proc/...): nothing to write there
+    return written
 
 
 def _writable(path: Path, option: str) -> None:

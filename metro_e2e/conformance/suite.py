@@ -125,3 +125,8 @@ def test_srv_5_serves_promoted_after_restart(metro_run):
 @clause("SRV-6")
 def test_srv_6_latency_budget(metro_run):
     metro_run.check("SRV-6")
+
+
+TEST_OF = {  # clause id -> the name of the test that claims it (for reports of clauses pytest never reached)
+    f.pytestmark[0].args[0]: name for name, f in dict(globals()).items() if name.startswith("test_")
+}

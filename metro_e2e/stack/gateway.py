@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,16 @@ NGINX_INSTALL_HINT = "install it with: apt-get install -y nginx-light"
 
 @dataclass(frozen=True, kw_only=True)
 class Fault:
-    """A deliberate breakage: requests to ``path`` (a regex; with ``methods``, only those) get ``status``/``body``."""
+    """A deliberate breakage: requests to ``path`` (a regex; with ``methods``, only those) get ``status``/``body``,
+    or, with ``proxy_to``, go to that ``host:port`` instead (a silent listener: a hang; a closed port: refused)."""
 
     path: str
-    status: int
+    status: int = 500
     body: str = ""
     methods: tuple[str, ...] = ()
     upstream: str = "s3"  # where other methods go: s3 | mlflow
     content_type: str = "application/json"
+    proxy_to: str | None = None
     why: str = ""
 
 
@@ -40,10 +41,12 @@ class GatewayRoutes:
     model: str
     kfp: str | None = None
     s3_backend: str = "moto"
-    s3_access_key: str | None = None  # set: refuse anonymous S3 requests and other access keys
+    s3_verifier: str | None = None  # host:port of the SigV4 verifier: S3 requests must be signed with the secret
+    public_buckets: tuple[str, ...] = ()  # anonymous GET/HEAD allowed there (a deliberately broken platform)
     serving_host: str = SERVING_HOST
     serving_redirect: bool = True
     serving_route: bool = True  # False: no Host-based model route (a deliberately broken gateway)
+    serving_host_required: bool = True  # False: /mlflow-model/ reaches the model whatever the Host (broken)
     faults: tuple[Fault, ...] = ()
     resolver: str | None = None  # a DNS server: resolve upstream names at run time (docker-compose)
 
@@ -55,8 +58,8 @@ def render(routes: GatewayRoutes, *, run_dir: str, log_dir: str, user: str | Non
     values["upstreams"] = [("s3", routes.s3), ("mlflow", routes.mlflow), ("model", routes.model)]
     if routes.kfp:
         values["upstreams"].append(("kfp", routes.kfp))
-    if routes.s3_access_key:  # it lands inside nginx regexes
-        values["s3_access_key"] = re.escape(routes.s3_access_key)
+    if routes.s3_verifier:
+        values["upstreams"].append(("sigv4", routes.s3_verifier))
     return template.render(**values, run_dir=run_dir, log_dir=log_dir, user=user)
 
 
@@ -65,6 +68,20 @@ def nginx_binary() -> str:
     if not path:
         raise StackError(f"the local stack's gateway needs nginx, which is not installed ({NGINX_INSTALL_HINT})")
     return path
+
+
+def validate(conf: Path) -> None:
+    """``nginx -t`` on ``conf``; ``StackError`` with nginx's own complaint when it would not load."""
+    import subprocess
+
+    done = subprocess.run(
+        [nginx_binary(), "-t", "-q", "-p", str(conf.parent), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if done.returncode != 0:
+        raise StackError(f"the gateway config {conf} is invalid: {(done.stderr or done.stdout).strip()[-500:]}")
 
 
 def gateway_service(routes: GatewayRoutes, *, run_dir: Path, log_dir: Path) -> Service:

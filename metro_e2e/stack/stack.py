@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from pathlib import Path
 from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, MetroConfig, load_config
 from metro_e2e.stack import gateway, mlflow_server, s3
 from metro_e2e.stack.model_server import ModelServer
-from metro_e2e.stack.process import StackError, free_port, http_probe, stop_group, wait_ready
+from metro_e2e.stack.process import Service, StackError, free_port, http_probe, stop_group, wait_ready
 from metro_e2e.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,10 @@ class StackOptions:
     mlflow_server: str = mlflow_server.DEFAULT_PROFILE
     s3: str = "auto"  # auto | moto
     run_dir: Path | None = None
-    enforce_s3_auth: bool = True
+    public_buckets: tuple[str, ...] = ()  # buckets that allow anonymous reads (a deliberately broken platform)
     serving_redirect: bool = True
     serving_route: bool = True
+    serving_host_required: bool = True  # False: a gateway that sends /mlflow-model/ to the model for any Host
     kfp: str | None = None  # host:port of a KFP API (e.g. a fake) for the gateway's /pipeline route
     faults: tuple = ()  # gateway.Fault: deliberate breakages, for tests
     mlflow_artifact_root: str = "s3://ml-models/"
@@ -60,7 +62,7 @@ class LocalStack:
         self.profile = mlflow_server.PROFILES[self.options.mlflow_server]
         self.run_dir = Path(self.options.run_dir or tempfile.mkdtemp(prefix="metro-stack-"))
         self.log_dir = self.run_dir / "logs"
-        self.ports = {name: free_port() for name in ("gateway", "s3", "mlflow", "serving")}
+        self.ports = {name: free_port() for name in ("gateway", "s3", "mlflow", "serving", "sigv4")}
         self.gateway_url = f"http://127.0.0.1:{self.ports['gateway']}"
         self.s3_choice = s3.choose_backend(self.options.s3)
         self.services: dict[str, object] = {}
@@ -72,8 +74,10 @@ class LocalStack:
         began = time.monotonic()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            with ThreadPoolExecutor(max_workers=3) as pool:
+            with ThreadPoolExecutor(max_workers=4) as pool:
                 futures = [pool.submit(self._start_s3), pool.submit(self._start_mlflow)]
+                if self._verifies_signatures():
+                    futures.append(pool.submit(self._start_sigv4))
                 s3_url = futures[0].result()
                 futures.append(pool.submit(self._start_gateway, s3_url))
                 for f in futures:
@@ -95,7 +99,7 @@ class LocalStack:
         """Stop every service (model server first, S3 last); safe to call twice or after a failed start."""
         if self.serving:
             self.serving.stop()
-        for name in ("gateway", "mlflow", "s3"):
+        for name in ("gateway", "sigv4", "mlflow", "s3"):
             service = self.services.get(name)
             if service is not None:
                 service.stop()
@@ -127,6 +131,24 @@ class LocalStack:
             if not storage.bucket_exists(bucket):
                 storage.create_bucket(bucket)
         return service.url
+
+    def _verifies_signatures(self) -> bool:
+        """moto accepts any signature; MinIO checks them itself (and the compose stack runs MinIO)."""
+        return self.s3_choice.backend == "moto"
+
+    def _start_sigv4(self) -> None:
+        port = self.ports["sigv4"]
+        service = Service(
+            name="sigv4",
+            command=[sys.executable, "-m", "metro_e2e.stack.sigv4", "--port", str(port)],
+            log_path=self.log_dir / "sigv4.log",
+            env={"METRO_SIGV4_ACCESS_KEY": DEFAULT_ACCESS_KEY, "METRO_SIGV4_SECRET_KEY": DEFAULT_SECRET_KEY},
+            url=f"http://127.0.0.1:{port}",
+        ).start()
+        self.services["sigv4"] = service
+        wait_ready(
+            service, http_probe(service.url + "/", expect_status=403), expected="HTTP 403 (unsigned)", deadline_s=15.0
+        )
 
     def _start_mlflow(self) -> None:
         service = mlflow_server.mlflow_service(
@@ -180,31 +202,41 @@ class LocalStack:
         import dataclasses
         import signal
 
-        self.options = dataclasses.replace(self.options, **changes)
         service = self.services["gateway"]
         conf = self.run_dir / "gateway" / "nginx.conf"
         user = "root" if os.geteuid() == 0 else None
-        conf.write_text(
+        options = dataclasses.replace(self.options, **changes)
+        candidate = conf.with_name("candidate.conf")
+        candidate.write_text(
             gateway.render(
-                self._routes(self.services["s3"].url), run_dir=str(conf.parent), log_dir=str(self.log_dir), user=user
+                self._routes(self.services["s3"].url, options),
+                run_dir=str(conf.parent),
+                log_dir=str(self.log_dir),
+                user=user,
             )
         )
+        gateway.validate(candidate)  # nginx keeps its old config on a bad one: refuse instead of checking the old
+        candidate.replace(conf)
+        self.options = options
         os.kill(service.pid, signal.SIGHUP)
         time.sleep(1.0)  # nginx starts new workers with the new config, then retires the old ones
 
-    def _routes(self, s3_url: str) -> gateway.GatewayRoutes:
-        enforce = self.options.enforce_s3_auth and self.s3_choice.backend == "moto"  # MinIO enforces it itself
+    def _routes(self, s3_url: str, options: StackOptions | None = None) -> gateway.GatewayRoutes:
+        options = options or self.options
+        verify = self._verifies_signatures()
         return gateway.GatewayRoutes(
             listen=f"127.0.0.1:{self.ports['gateway']}",
             s3=s3_url.removeprefix("http://"),
             mlflow=f"127.0.0.1:{self.ports['mlflow']}",
             model=f"127.0.0.1:{self.ports['serving']}",
             s3_backend=self.s3_choice.backend,
-            s3_access_key=DEFAULT_ACCESS_KEY if enforce else None,
-            serving_redirect=self.options.serving_redirect,
-            serving_route=self.options.serving_route,
-            kfp=self.options.kfp,
-            faults=tuple(self.options.faults),
+            s3_verifier=f"127.0.0.1:{self.ports['sigv4']}" if verify else None,
+            public_buckets=tuple(options.public_buckets),
+            serving_redirect=options.serving_redirect,
+            serving_route=options.serving_route,
+            serving_host_required=options.serving_host_required,
+            kfp=options.kfp,
+            faults=tuple(options.faults),
         )
 
     # -- views ---------------------------------------------------------------------------------------------------
@@ -226,8 +258,12 @@ class LocalStack:
         env = {"HTTP_PROXY": self.gateway_url, "http_proxy": self.gateway_url, "NO_PROXY": "", "no_proxy": ""}
         return load_config(cli={"url": url, **settings}, environ={}), env
 
-    def seed_model(self) -> str:
-        """Give the platform what a user has after the guide: iris-model trained, promoted and served."""
+    def seed_model(self, split_seed: int = SEED_SPLIT) -> str:
+        """Give the platform what a user has after the guide: iris-model trained, promoted and served.
+
+        The default split differs from the checks' own (``data.DEFAULT_SEED``), so the check's model predicts
+        otherwise on a few rows; ``split_seed=data.DEFAULT_SEED`` seeds a model that predicts like it.
+        """
         from metro_e2e import data, promotion, training
 
         config = self.config()
@@ -235,7 +271,7 @@ class LocalStack:
         data.upload_dataset(storage, data.iris_frame(), bucket=config.data_bucket, key=config.data_key)
         # a split seed other than the default the checks train with, so a freshly promoted check model
         # predicts differently on a few rows and SRV-5 can tell whether serving really restarted
-        result = training.train(config, data.split(data.iris_frame(), seed=SEED_SPLIT))
+        result = training.train(config, data.split(data.iris_frame(), seed=split_seed))
         promotion.promote(config, version=result.version, storage=storage)
         return self.restart_serving()
 
@@ -305,7 +341,7 @@ def stop_from_state(state_file: Path, grace: float = 10.0) -> list[str]:
     """Stop the processes a detached ``stack up`` recorded; return the names stopped."""
     state = json.loads(Path(state_file).read_text())
     stopped = []
-    for name in ("serving", "gateway", "mlflow", "s3"):
+    for name in ("serving", "gateway", "sigv4", "mlflow", "s3"):
         pid = state["services"].get(name, {}).get("pid")
         if pid:
             stop_group(pid, grace)

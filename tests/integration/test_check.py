@@ -1,44 +1,27 @@
-"""`metro-e2e check` against the local stack, healthy and deliberately broken.
+"""`metro-e2e check` as a whole: a healthy local stack passes and the reports validate; an unreachable target and
+an interrupted run still leave complete reports; evidence, the no-URL mode and promote mode.
 
-Each broken platform must fail exactly the clause it breaks and block that
-clause's dependents; the healthy one passes. One seeded stack serves the
-module: each test breaks it, checks, and repairs it in ``finally``.
+The breakage tests, one or more per clause, are in ``test_breakages_*.py`` and ``test_check_kfp.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import signal
 import socket
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from metro_e2e import data, promotion, training
+from metro_e2e import promotion
 from metro_e2e.storage import Storage
 
+from .checking import check, detail, expect_outcome, verdicts
+
 SCHEMA = Path(__file__).resolve().parents[2] / "metro_e2e" / "conformance" / "report.schema.json"
-
-
-def check(tmp_path, *args: str, env: dict | None = None) -> tuple[int, dict, str]:
-    report = tmp_path / "report.json"
-    argv = [sys.executable, "-m", "metro_e2e.cli", "check", "--report-json", str(report), *args]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
-    assert report.exists(), done.stdout[-2000:] + done.stderr[-2000:]
-    return done.returncode, json.loads(report.read_text()), done.stdout + done.stderr
-
-
-def verdicts(report: dict) -> dict[str, str]:
-    return {c["id"]: c["verdict"] for c in report["clauses"]}
-
-
-def detail(report: dict, clause_id: str) -> str:
-    return next(c["detail"] for c in report["clauses"] if c["id"] == clause_id)
 
 
 def test_healthy_local_stack_passes_and_reports_validate(metro_seeded_stack, tmp_path):
@@ -64,278 +47,83 @@ def test_healthy_local_stack_passes_and_reports_validate(metro_seeded_stack, tmp
     assert "minio123" not in out and "minio123" not in junit.read_text()
 
 
-def test_wrong_credentials_fail_s3_1_and_block_its_dependents(metro_seeded_stack, tmp_path):
-    code, report, _ = check(
-        tmp_path,
-        "--url",
-        metro_seeded_stack.gateway_url,
-        "--skip",
-        "KFP",
-        env={"METRO_S3_ACCESS_KEY": "not-minio", "METRO_S3_SECRET_KEY": "wrong-secret-7"},
-    )
-    v = verdicts(report)
-    assert code == 1
-    assert v["S3-1"] == "failed" and "InvalidAccessKeyId" in detail(report, "S3-1")
-    assert {v[c] for c in ("S3-2", "S3-3", "S3-4", "S3-5", "MLF-4", "MLF-5", "PRM-1", "SRV-4")} == {"blocked"}
-    assert v["GW-1"] == v["MLF-1"] == v["SRV-1"] == "passed"
-    assert "wrong-secret-7" not in json.dumps(report)
-
-
-def test_unreachable_gateway_fails_gw_1_within_the_timeout(tmp_path):
-    """The live tier (pytest) gives GW-1's verdict; ``metro-e2e check`` stops before it, in one sentence."""
+def test_unreachable_gateway_fails_gw_1_and_still_writes_the_reports(tmp_path):
+    """A CI job that publishes the reports sees GW-1 failed and why, every other clause blocked (or left out by
+    the options), and the one sentence on stderr; the live tier through pytest gives the same verdicts."""
+    jsonschema = pytest.importorskip("jsonschema")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    report_path = tmp_path / "live.json"
-    live = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--pyargs",
-            "metro_e2e.conformance.suite",
-            "--metro-url",
-            url,
-            "--metro-quick",
-            "--metro-report-json",
-            str(report_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+    junit = tmp_path / "junit.xml"
+    code, report, out = check(tmp_path, "--url", url, "--junit-xml", str(junit), timeout=120)
+    assert code == 1, out[-2000:]
+    expect_outcome(
+        report, {"GW-1": r"got none: .* connection refused: nothing listens there \(check --url / METRO_URL"}
     )
-    report = json.loads(report_path.read_text())
-    v = verdicts(report)
-    assert live.returncode == 1 and v["GW-1"] == "failed", live.stdout[-2000:]
-    assert "connection refused" in detail(report, "GW-1")
-    assert {v[c] for c in ("S3-1", "MLF-1", "KFP-1", "SRV-1")} == {"blocked"}
+    jsonschema.validate(report, json.loads(SCHEMA.read_text()))
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert sorted(p["clause"] for p in props) == sorted(verdicts(report))
+    assert {p["clause"]: p["verdict"] for p in props} == verdicts(report)
     assert all(c["duration_s"] < 15 for c in report["clauses"])
 
     done = subprocess.run(
         [sys.executable, "-m", "metro_e2e.cli", "check", "--url", url], capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 4 and done.stderr.strip().count("\n") == 0, done.stderr
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0, done.stderr
+    assert done.stderr.startswith("metro-e2e: error: GW-1 failed, so no other clause ran: ")
     assert "connection refused" in done.stderr and "--url / METRO_URL" in done.stderr
 
-
-def test_missing_bucket_fails_s3_2(metro_seeded_stack, tmp_path):
-    storage = Storage(metro_seeded_stack.config())
-    storage.delete_prefix("ml-data", "")
-    storage.client.delete_bucket(Bucket="ml-data")
-    try:
-        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
-    finally:
-        storage.create_bucket("ml-data")
-    v = verdicts(report)
-    assert code == 1 and v["S3-2"] == "failed" and "missing: ml-data" in detail(report, "S3-2")
-    assert v["S3-3"] == v["MLF-4"] == v["PRM-1"] == "blocked"
-
-
-def test_empty_latest_fails_prm_1_and_blocks_srv_4(metro_seeded_stack, tmp_path):
-    storage = Storage(metro_seeded_stack.config())
-    saved = {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
-    storage.delete_keys("ml-models", list(saved))
-    try:
-        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
-    finally:
-        for key, body in saved.items():
-            storage.put_bytes("ml-models", key, body)
-    v = verdicts(report)
-    assert code == 1 and v["PRM-1"] == "failed" and "nothing there" in detail(report, "PRM-1")
-    assert v["SRV-4"] == "blocked" and v["SRV-1"] == "passed"
-
-
-def test_stale_model_fails_srv_4(metro_seeded_stack, tmp_path):
-    config = metro_seeded_stack.config(experiment="stale", model_name="stale-model")
-    frame = data.iris_frame()
-    frame["target"] = (frame["target"] + 1) % 3  # a model that disagrees with the served one on every row
-    result = training.train(config, data.split(frame))
-    try:
-        promotion.promote(config, version=result.version)  # promoted, but serving is not restarted
-        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
-    finally:
-        metro_seeded_stack.seed_model()
-    v = verdicts(report)
-    assert code == 1 and v["SRV-4"] == "failed" and "stale" in detail(report, "SRV-4")
-    assert v["PRM-1"] == v["SRV-1"] == "passed"
-
-
-def test_gateway_without_the_redirect_fails_srv_2(metro_seeded_stack, tmp_path):
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, serving_redirect=False)
-    v = verdicts(report)
-    assert code == 1 and v["SRV-2"] == "failed" and "HTTP 404" in detail(report, "SRV-2")
-    assert v["SRV-1"] == "passed"
-
-
-def test_gateway_without_host_routing_fails_srv_1(metro_seeded_stack, tmp_path):
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, serving_route=False)
-    v = verdicts(report)
-    assert code == 1 and v["SRV-1"] == "failed"
-    assert {v[c] for c in ("SRV-2", "SRV-3", "SRV-4", "SRV-6")} == {"blocked"}
-
-
-class _Answers500OnBadInput(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        self.send_response(200)
-        self.end_headers()
-
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        try:
-            parsed = json.loads(body)
-            rows = parsed["dataframe_split"]["data"] if "dataframe_split" in parsed else parsed["dataframe_records"]
-            answer, status = json.dumps({"predictions": [0] * len(rows)}).encode(), 200
-        except (ValueError, KeyError, TypeError):
-            answer, status = b'{"error": "internal"}', 500
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_model_server_answering_500_fails_srv_3(metro_seeded_stack, tmp_path):
-    metro_seeded_stack.serving.stop()
-    server = ThreadingHTTPServer(("127.0.0.1", metro_seeded_stack.serving.port), _Answers500OnBadInput)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP")
-    finally:
-        server.shutdown()
-        server.server_close()
-        metro_seeded_stack.serving.start()
-    v = verdicts(report)
-    assert code == 1 and v["SRV-3"] == "failed" and "HTTP 500" in detail(report, "SRV-3")
-    assert v["SRV-1"] == "passed"
-
-
-def test_latency_budget_warns_and_fails_under_strict(metro_seeded_stack, tmp_path):
-    args = ["--url", metro_seeded_stack.gateway_url, "--quick", "--skip", "KFP"]
-    code, report, _ = check(tmp_path, *args)
-    assert code == 0 and verdicts(report)["SRV-6"] == "skipped"  # not part of --quick
-    full = ["--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "S3", "MLF", "PRM", "--latency-budget-ms", "0.01"]
-    code, report, _ = check(tmp_path, *full)
-    assert code == 0 and verdicts(report)["SRV-6"] == "warned" and "p95" in detail(report, "SRV-6")
-    code, report, _ = check(tmp_path, *full, "--strict")
-    assert code == 1 and verdicts(report)["SRV-6"] == "failed"
-
-
-def _broken(stack, tmp_path, *args, env=None, **gateway_changes):
-    """Check ``stack`` with the gateway reconfigured by ``gateway_changes``, then restore it."""
-    saved = {k: getattr(stack.options, k) for k in gateway_changes}
-    stack.reconfigure_gateway(**gateway_changes)
-    try:
-        return check(tmp_path, "--url", stack.gateway_url, "--skip", "KFP", *args, env=env)
-    finally:
-        stack.reconfigure_gateway(**saved)
-
-
-def test_unreadable_namespace_objects_fail_s3_3(metro_seeded_stack, tmp_path):
-    from metro_e2e.stack.gateway import Fault
-
-    fault = Fault(path=r"^/ml-data/metro-e2e/", status=500, body="broken", methods=("GET",), why="reads fail")
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
-    assert code == 1 and verdicts(report)["S3-3"] == "failed" and verdicts(report)["S3-2"] == "passed"
-
-
-def test_anonymous_access_allowed_fails_s3_4(metro_seeded_stack, tmp_path):
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, enforce_s3_auth=False)
-    v = verdicts(report)
-    assert code == 1 and v["S3-4"] == "failed" and "allowed: list ml-models" in detail(report, "S3-4")
-
-
-def test_missing_ui_assets_fail_mlf_2(metro_seeded_stack, tmp_path):
-    from metro_e2e.stack.gateway import Fault
-
-    fault = Fault(path=r"^/mlflow/static-files/", status=404, why="UI assets not routed")
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
-    assert code == 1 and verdicts(report)["MLF-2"] == "failed" and "-> 404" in detail(report, "MLF-2")
-
-
-def test_version_skew_fails_mlf_3_naming_both_versions(metro_seeded_stack, tmp_path):
-    from metro_e2e.stack.gateway import Fault
-
-    fault = Fault(path=r"^/mlflow/version$", status=200, body="1.30.0", why="an MLflow 1.x server")
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
-    v = verdicts(report)
-    assert code == 1 and v["MLF-3"] == "failed" and v["MLF-4"] == v["MLF-5"] == "blocked"
-    assert "server 1.30.0" in detail(report, "MLF-3") and "client 2." in detail(report, "MLF-3")
-
-
-def test_model_upload_refused_fails_mlf_5(metro_seeded_stack, tmp_path):
-    from metro_e2e.stack.gateway import Fault
-
-    fault = Fault(
-        path=r"^/ml-models/metro-e2e/",
-        status=403,
-        methods=("PUT", "POST"),
-        why="artifacts cannot be written",
-        body='<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>',
+    report_path = tmp_path / "live.json"
+    live = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "metro_e2e.conformance.suite"]
+        + ["--metro-url", url, "--metro-quick", "--metro-report-json", str(report_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, faults=(fault,))
+    assert live.returncode == 1, live.stdout[-2000:]
+    expect_outcome(json.loads(report_path.read_text()), {"GW-1": r"connection refused"})
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_check_gives_no_verdict_to_what_it_did_not_reach(metro_seeded_stack, tmp_path, sig):
+    """A cancelled CI job sends SIGINT (then SIGTERM): the run cleans up, the reports name every clause, the ones
+    it did not reach are ``error`` (never ``skipped`` or passed), and the exit code is not 0."""
+    report_path, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    argv = [sys.executable, "-m", "metro_e2e.cli", "check", "--url", metro_seeded_stack.gateway_url, "--skip", "KFP"]
+    argv += ["--report-json", str(report_path), "--junit-xml", str(junit)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stdout:  # bounded: the check ends on its own if the line never comes
+        seen.append(line)
+        if line.split()[:1] == ["MLF-4"]:
+            proc.send_signal(getattr(signal, sig))
+            break
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert err.strip().splitlines()[-1].startswith("metro-e2e: error: the run was interrupted: ")
+    report = json.loads(report_path.read_text())
     v = verdicts(report)
-    assert code == 1 and v["MLF-5"] == "failed" and v["MLF-4"] == "passed"
-
-
-def test_latest_not_writable_fails_prm_2_and_leaves_latest_alone(metro_seeded_stack, tmp_path):
-    from metro_e2e.stack.gateway import Fault
-
-    storage = Storage(metro_seeded_stack.config())
-    before = promotion.inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
-    fault = Fault(
-        path=r"^/ml-models/latest/",
-        status=403,
-        methods=("PUT",),
-        why="latest/ cannot be written",
-        body='<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>',
+    order = list(v)
+    assert all(v[c] in ("passed", "warned") for c in order[: order.index("MLF-4") + 1])
+    # the signal lands while MLF-5 runs or just before it starts
+    assert v["MLF-5"] == "error" and detail(report, "MLF-5").startswith(
+        ("not finished: the session was interrupted while", "not run: the session was interrupted before")
     )
-    code, report, _ = _broken(metro_seeded_stack, tmp_path, "--allow-promote", "--skip", "SRV-5", faults=(fault,))
-    v = verdicts(report)
-    assert code == 1 and v["PRM-2"] == "failed" and v["PRM-1"] == "passed"
-    assert promotion.inspect_latest(storage, bucket="ml-models", latest_prefix="latest/").files == before.files
-
-
-def test_kfp_missing_fails_kfp_1_when_not_skipped(metro_seeded_stack, tmp_path):
-    code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--quick")
-    v = verdicts(report)
-    assert code == 1 and v["KFP-1"] == "failed" and "503" in detail(report, "KFP-1")
-
-
-def test_mlflow3_without_allowed_hosts_fails_mlf_1(tmp_path_factory, tmp_path):
-    from metro_e2e.stack import LocalStack, StackOptions
-
-    from .conftest import _require_nginx
-
-    _require_nginx()
-    options = StackOptions(mlflow_server="3.x-no-allowed-hosts", run_dir=tmp_path_factory.mktemp("no-hosts"))
-    with LocalStack(options) as stack:
-        config, proxy_env = stack.hostname_client()  # the gateway under a DNS name, as on a cluster
-        code, report, _ = check(tmp_path, "--url", config.url, "--skip", "KFP", "SRV", "PRM", env=proxy_env)
-    v = verdicts(report)
-    assert code == 1 and v["GW-1"] == "passed" and v["MLF-1"] == "failed"
-    assert "HTTP 403" in detail(report, "MLF-1") and "--allowed-hosts" in detail(report, "MLF-1")
-    assert {v[c] for c in ("MLF-2", "MLF-3", "MLF-4", "MLF-5")} == {"blocked"}
-
-
-def test_artifacts_not_in_s3_fail_mlf_4(tmp_path_factory, tmp_path):
-    from metro_e2e.stack import LocalStack, StackOptions
-
-    from .conftest import _require_nginx
-
-    _require_nginx()
-    options = StackOptions(mlflow_artifact_root="mlflow-artifacts:/", run_dir=tmp_path_factory.mktemp("proxied"))
-    with LocalStack(options) as stack:
-        code, report, _ = check(tmp_path, "--url", stack.gateway_url, "--skip", "KFP", "SRV", "PRM")
-    v = verdicts(report)
-    assert code == 1 and v["MLF-4"] == "failed" and v["MLF-5"] == "blocked"
-    assert "mlflow-artifacts:/" in detail(report, "MLF-4")
+    for clause_id in order[order.index("MLF-5") + 1 :]:
+        if clause_id.startswith("KFP") or clause_id in ("PRM-2", "SRV-5"):
+            assert v[clause_id] == "skipped", (clause_id, detail(report, clause_id))  # left out by the options
+        else:
+            assert v[clause_id] == "error", (clause_id, v[clause_id])
+            assert detail(report, clause_id) == "not run: the session was interrupted before it reached this clause"
+    assert report["leftovers"] == []  # the cleanup still ran
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert len(cases) == 23 and all(case.get("name") for case in cases)
+    errors = [case for case in cases if case.find("error") is not None]
+    assert len(errors) == list(v.values()).count("error")
 
 
 def test_evidence_holds_excerpts_and_never_credentials(metro_seeded_stack, tmp_path):
@@ -389,27 +177,6 @@ def test_promote_mode_passes_prm_2_and_srv_5_on_the_local_stack(tmp_path):
     assert code == 0, out[-3000:]
     assert v["PRM-2"] == v["SRV-5"] == "passed" and report["mode"] == "promote"
     assert "rows changed" in detail(report, "SRV-5"), "the promoted model must be told apart from the seeded one"
-
-
-def test_a_restart_that_does_nothing_fails_srv_5(metro_seeded_stack, tmp_path):
-    try:
-        code, report, _ = check(
-            tmp_path,
-            "--url",
-            metro_seeded_stack.gateway_url,
-            "--skip",
-            "KFP",
-            "--allow-promote",
-            "--restart-serving",
-            "true",
-            "--restart-timeout",
-            "8",
-        )
-    finally:
-        metro_seeded_stack.seed_model()  # put the stack's own model back and serve it
-    v = verdicts(report)
-    assert code == 1 and v["PRM-2"] == "passed" and v["SRV-5"] == "failed"
-    assert "still differ" in detail(report, "SRV-5")
 
 
 def test_promote_mode_puts_the_previous_latest_back_when_it_ends(metro_seeded_stack, tmp_path):

@@ -110,7 +110,7 @@ def test_report_schema_accepts_a_report_and_rejects_a_bad_verdict():
     schema = json.loads(SCHEMA.read_text())
     jsonschema.validate(report, schema)
     assert [c["id"] for c in report["clauses"]] == [c.id for c in CLAUSES]
-    assert report["clauses"][1]["verdict"] == SKIPPED and "not run" in report["clauses"][1]["detail"]
+    assert report["clauses"][1]["verdict"] == SKIPPED and "not selected" in report["clauses"][1]["detail"]
     report["clauses"][0]["verdict"] = "ok"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(report, schema)

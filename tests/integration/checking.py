@@ -1,0 +1,92 @@
+"""Running ``metro-e2e check`` from a test and asserting its exact outcome.
+
+A breakage test is trusted only when it pins the whole outcome: exactly the clauses it breaks failed (each
+detail naming the cause), exactly their dependents that the run's options would have checked are blocked, and
+every other clause passed (or was skipped or warned as on a healthy platform). ``expect_outcome`` asserts that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
+
+
+def check(tmp_path, *args: str, env: dict | None = None, timeout: float = 600) -> tuple[int, dict, str]:
+    """Run ``metro-e2e check --report-json`` with ``args``; (exit code, the JSON report, stdout + stderr)."""
+    report = tmp_path / "report.json"
+    report.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "metro_e2e.cli", "check", "--report-json", str(report), *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    assert report.exists(), done.stdout[-2000:] + done.stderr[-2000:]
+    return done.returncode, json.loads(report.read_text()), done.stdout + done.stderr
+
+
+def verdicts(report: dict) -> dict[str, str]:
+    return {c["id"]: c["verdict"] for c in report["clauses"]}
+
+
+def detail(report: dict, clause_id: str) -> str:
+    return next(c["detail"] for c in report["clauses"] if c["id"] == clause_id)
+
+
+def dependents(failed: set[str]) -> set[str]:
+    """Every clause that depends on one of ``failed``, directly or through another (catalogue order)."""
+    out: set[str] = set()
+    for clause in CLAUSES:
+        if set(clause.depends_on) & (failed | out):
+            out.add(clause.id)
+    return out
+
+
+def expect_outcome(
+    report: dict,
+    failed: dict[str, str],
+    *,
+    warned: tuple[str, ...] = ("S3-5",),
+    blocked_also: tuple[str, ...] = (),
+) -> None:
+    """Exactly the clauses of ``failed`` failed, each detail matching its regex (the cause); their dependents
+    that were not left out by the options are blocked, naming a failed clause; every other clause passed, was
+    skipped by the options, or is one of ``warned`` (the local stack runs with the published credentials).
+    No clause is ``error``.
+    """
+    v = verdicts(report)
+    got_failed = {c for c, verdict in v.items() if verdict == "failed"}
+    assert got_failed == set(failed), f"failed: {sorted(got_failed)}, expected {sorted(failed)}; all: {v}"
+    for clause_id, cause in failed.items():
+        assert re.search(cause, detail(report, clause_id)), (
+            f"{clause_id}: {cause!r} not in {detail(report, clause_id)!r}"
+        )
+    expected_blocked = {c for c in dependents(set(failed)) | set(blocked_also) if v[c] != "skipped"}
+    got_blocked = {c for c, verdict in v.items() if verdict == "blocked"}
+    assert got_blocked == expected_blocked, f"blocked: {sorted(got_blocked)}, expected {sorted(expected_blocked)}"
+    for clause_id in got_blocked:
+        assert detail(report, clause_id).startswith("depends on "), detail(report, clause_id)
+    for clause_id, verdict in v.items():
+        if clause_id in got_failed | got_blocked:
+            continue
+        if verdict == "skipped":  # left out by the options, or depends on a clause they left out
+            text = detail(report, clause_id)
+            assert not text.startswith("depends on ") or "which was skipped" in text, (clause_id, text)
+            continue
+        allowed = {"passed", "warned"} if clause_id in warned else {"passed"}
+        assert verdict in allowed, f"{clause_id} is {verdict}: {detail(report, clause_id)}"
+        assert BY_ID[clause_id].level == "advisory" or verdict == "passed"
+
+
+@contextlib.contextmanager
+def broken_gateway(stack, **changes) -> Iterator[None]:
+    """The stack's gateway reconfigured by ``changes`` (``faults=``, ``serving_redirect=``...) for the block."""
+    saved = {k: getattr(stack.options, k) for k in changes}
+    stack.reconfigure_gateway(**changes)
+    try:
+        yield
+    finally:
+        stack.reconfigure_gateway(**saved)
