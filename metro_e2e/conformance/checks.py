@@ -586,6 +586,7 @@ def _back_up_latest(ctx: RunContext, storage: Storage) -> tuple[str, dict] | Non
     if not keys:
         return None
     backup = ctx.namespace + "previous-latest/"
+    ctx.created["s3"].append((cfg.models_bucket, ctx.namespace))
     for key in keys:
         storage.copy(cfg.models_bucket, key, backup + key[len(cfg.latest_prefix) :])
     marker = promotion.read_marker(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix) or {}

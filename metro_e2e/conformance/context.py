@@ -201,7 +201,7 @@ def cleanup(ctx: RunContext) -> list[str]:
     storage = ctx.storage
     restore_problems, keep = _restore_latest(ctx)
     leftovers += restore_problems
-    for bucket in (ctx.config.data_bucket, ctx.config.models_bucket):
+    for bucket in dict.fromkeys(b for b, _ in ctx.created["s3"]):  # only where a check wrote
         try:
             if keep and bucket == ctx.config.models_bucket:  # the only copy of what latest/ held: reported, kept
                 storage.delete_keys(
@@ -212,8 +212,7 @@ def cleanup(ctx: RunContext) -> list[str]:
             left = [k for k in storage.list_keys(bucket, ctx.namespace) if not (keep and k.startswith(keep))]
             leftovers += [f"s3://{bucket}/{k}" for k in left]
         except MetroE2EError as exc:
-            if any(b == bucket for b, _ in ctx.created["s3"]):
-                leftovers.append(f"s3://{bucket}/{ctx.namespace} ({exc.message})")
+            leftovers.append(f"s3://{bucket}/{ctx.namespace} ({exc.message})")
     if ctx.created["models"] or ctx.created["experiments"]:
         client = registry.make_client(ctx.config)
         for name in dict.fromkeys(ctx.created["models"]):

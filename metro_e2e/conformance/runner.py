@@ -31,6 +31,7 @@ class CheckRequest:
 
 
 def validate(request: CheckRequest) -> None:
+    """Refuse conflicting options and report paths that cannot be written (``ConfigError``) before anything runs."""
     components = {c.component for c in CLAUSES}
     for selector in request.skip:
         if selector not in BY_ID and selector not in components:
@@ -54,6 +55,9 @@ def validate(request: CheckRequest) -> None:
             source="command-line option --restart-serving",
             hint="add --allow-promote",
         )
+    for path, option in ((request.report_json, "--report-json"), (request.junit_xml, "--junit-xml")):
+        if path:
+            _writable(Path(path), option)
 
 
 def diagnosis(report: dict) -> str | None:
@@ -137,9 +141,6 @@ def run(request: CheckRequest) -> Outcome:
     validate(request)
     with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
         report_path = Path(request.report_json) if request.report_json else Path(tmp) / "report.json"
-        _writable(report_path, "--report-json")
-        if request.junit_xml:
-            _writable(Path(request.junit_xml), "--junit-xml")
         code = pytest.main(pytest_args(request, report_path, Path(tmp)))
         if not report_path.exists() or report_path.stat().st_size == 0:
             raise MetroE2EError(

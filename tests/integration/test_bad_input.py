@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,8 @@ from pathlib import Path
 import pytest
 
 from metro_e2e.stack.gateway import Fault
+
+jsonschema = pytest.importorskip("jsonschema")
 
 from .conftest import clean_env
 
@@ -61,23 +64,23 @@ CASES = [
     Case(
         "url-refused",
         (*CHECK, "--url", "{closed}"),
-        4,
+        1,
         ("connection refused: nothing listens there", "--url / METRO_URL"),
     ),
     Case(
         "url-unresolvable",
         (*CHECK, "--url", "http://metro-gateway.invalid"),
-        4,
+        1,
         ("'metro-gateway.invalid' does not resolve", "--url / METRO_URL"),
     ),
     Case(
         "url-silent",
         (*CHECK, "--url", "{silent}"),
-        4,
+        1,
         ("connected, but no answer within 2 s (METRO_READ_TIMEOUT)", "--url / METRO_URL"),
         env={"METRO_READ_TIMEOUT": "2"},
     ),
-    Case("url-https-on-http", (*CHECK, "--url", "{gw_https}"), 4, ("the TLS handshake failed", "use http://")),
+    Case("url-https-on-http", (*CHECK, "--url", "{gw_https}"), 1, ("the TLS handshake failed", "use http://")),
     Case("url-with-path", (*CHECK, "--url", "{gw}/mlflow"), 2, ("not a path ('/mlflow')", "--url")),
     Case(
         "url-no-scheme",
@@ -277,13 +280,16 @@ def targets(metro_stack, tmp_path_factory):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_sentence_with_its_exit_code(case, targets, tmp_path, record_property):
+    """And a ``check`` still leaves both reports a CI job publishes: every clause has a verdict (``error`` with the
+    sentence when the check could not start)."""
     (tmp_path / "bad.yaml").write_text(": : [\n")
     (tmp_path / "configmap.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
     (tmp_path / "notarget.csv").write_text("a,b\n1,2\n")
-    report = tmp_path / "report.json"
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
     argv = [a.format(tmp=tmp_path, **targets) for a in case.argv]
-    if case.clause:
-        argv += ["--report-json", str(report)]
+    is_check = tuple(case.argv[:2]) == CHECK
+    if is_check:
+        argv += ["--junit-xml", str(junit)] + ([] if "--report-json" in argv else ["--report-json", str(report)])
     started = time.monotonic()
     done = subprocess.run(argv, env=clean_env(**case.env), cwd=tmp_path, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
@@ -304,6 +310,26 @@ def test_bad_input_is_one_sentence_with_its_exit_code(case, targets, tmp_path, r
     for fragment in case.says:
         assert fragment in message, f"{fragment!r} not in: {message}"
     assert elapsed <= LIMIT_S, f"{case.id} took {elapsed:.1f} s (limit {LIMIT_S:g} s)"
+    if is_check:
+        _assert_reports(case, report, junit)
+
+
+def _assert_reports(case: Case, report: Path, junit: Path) -> None:
+    schema = json.loads((ROOT / "metro_e2e" / "conformance" / "report.schema.json").read_text())
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert len(cases) == 23 and all(c.get("name") for c in cases)
+    if case.id == "report-unwritable":
+        assert all(c.find("error") is not None for c in cases)  # the JSON path is the bad input; JUnit says why
+        return
+    written = json.loads(report.read_text())
+    jsonschema.validate(written, schema)
+    verdicts = {c["id"]: c for c in written["clauses"]}
+    if case.exit == 2:  # stopped before it started: no clause has a verdict, each says why
+        assert all(c["verdict"] == "error" and c["detail"].startswith("not run: ") for c in verdicts.values())
+        assert case.says[0] in verdicts["GW-1"]["detail"]
+    elif case.id.startswith("url-"):  # nothing answers there: GW-1 failed, nothing else ran
+        assert verdicts["GW-1"]["verdict"] == "failed"
+        assert {c["verdict"] for i, c in verdicts.items() if i != "GW-1"} <= {"blocked", "skipped"}
 
 
 def test_readme_documents_every_case():
