@@ -30,7 +30,10 @@ def why_no_answer(exc: Exception, url: str, *, connect_timeout: float, read_time
 def why_in_text(text: str, url: str, *, read_timeout: float) -> str | None:
     """The same words, read from an error's text (clients such as MLflow's wrap the original exception)."""
     if status := re.search(r"too many (5\d\d) error responses", text):
-        return f"answered {status.group(1)} (the gateway cannot reach the service behind it)"
+        code = status.group(1)
+        if code in ("502", "503", "504"):
+            return f"answered {code} (the gateway cannot reach the service behind it)"
+        return f"answered {code} (a server error) to every attempt"
     if "NameResolution" in text or "Name or service not known" in text or "nodename nor servname" in text:
         return f"host {urlsplit(url).hostname!r} does not resolve"
     if "refused" in text.lower():

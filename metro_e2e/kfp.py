@@ -25,6 +25,7 @@ from metro_e2e.errors import EndpointUnreachable, MetroE2EError
 log = logging.getLogger(__name__)
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
+KFP_ATTEMPTS = 2  # one retry of a connection or read error; urllib3's default would make 4 attempts
 
 
 class KfpError(MetroE2EError):
@@ -115,8 +116,14 @@ class Kfp:
             ) from error
         client = holder["client"]
         api_client = getattr(getattr(client, "_run_api", None), "api_client", None)
-        if api_client is not None:  # every later request gets a connect/read timeout
+        if api_client is not None:  # every later request gets a connect/read timeout and the suite's retries
+            import urllib3
+
             rest = api_client.rest_client
+            rest.pool_manager.clear()  # the constructor's pools were made with urllib3's default retries
+            rest.pool_manager.connection_pool_kw["retries"] = urllib3.Retry(
+                total=KFP_ATTEMPTS - 1, redirect=0, status=0, raise_on_status=False
+            )
             unbounded = rest.request
             timeout = self.timeout
 

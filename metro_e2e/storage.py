@@ -289,9 +289,14 @@ class Storage:
         return self.delete_keys(bucket, self.list_keys(bucket, prefix))
 
     def bucket_exists(self, bucket: str) -> bool:
+        """Whether ``bucket`` exists; a refusal or a server error is raised, not taken for "no"."""
         try:
-            with self.errors("check", bucket=bucket):
-                self.client.head_bucket(Bucket=bucket)
-        except StorageError:
-            return False
+            self.client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or str(exc.response.get("Error", {}).get("Code")) in _MISSING_BUCKET:
+                return False
+            raise self.translate(exc, action="check", bucket=bucket) from exc
+        except BotoCoreError as exc:
+            raise self.translate(exc, action="check", bucket=bucket) from exc
         return True
