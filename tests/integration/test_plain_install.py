@@ -1,0 +1,43 @@
+"""A plain ``pip install .`` (no extras, not editable) is enough for ``metro-e2e check``: what it needs at run
+time is a runtime dependency. The fresh environment checks the local stack to a complete report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .checking import expect_outcome
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_plain_install_runs_check_to_its_reports(metro_seeded_stack, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True, text=True, timeout=1500, env=env
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    extras = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import xdist, pytest_httpserver, hypothesis"],
+        capture_output=True,
+        env=env,
+    )
+    assert extras.returncode != 0, "the test extras must not be there: this proves the plain install"
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    done = subprocess.run(
+        [str(venv / "bin" / "metro-e2e"), "check", "--url", metro_seeded_stack.gateway_url, "--skip", "KFP"]
+        + ["--report-json", str(report), "--junit-xml", str(junit)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={k: v for k, v in env.items() if not k.startswith("METRO_")},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    expect_outcome(json.loads(report.read_text()), {})
+    assert junit.read_text().count("<testcase") == 23
