@@ -29,9 +29,9 @@ import pytest
 
 from metro_e2e.stack.gateway import Fault
 
-jsonschema = pytest.importorskip("jsonschema")
-
 from .conftest import clean_env
+
+jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT_S = 15.0

@@ -8,6 +8,7 @@ verdict ``engine.execute`` gives and the cause named in its detail. A check is t
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -185,3 +186,348 @@ def test_s3_4_json_detail_never_names_the_secret(platform, httpserver):
     _s3(httpserver, (200, _list_result("ml-models", ["x"]), "application/xml"))
     result = run(platform, "S3-4")
     assert platform.config.s3_secret_key.reveal() not in json.dumps(result.as_dict())
+
+
+# -- MLF-1, MLF-3 ---------------------------------------------------------------------------------------------------------
+SEARCH = "/mlflow/api/2.0/mlflow/experiments/search"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "cause"),
+    [
+        (403, "Invalid Host header", "text/plain", "HTTP 403 (an MLflow 3 server without --allowed-hosts"),
+        (502, "<html>Bad Gateway</html>", "text/html", "HTTP 502 (the gateway cannot reach the MLflow service"),
+        (200, "<!doctype html><html>Sign in</html>", "text/html", "an HTML page"),
+        (200, '{"runs": []}', "application/json", "a JSON list of experiments; got something else"),
+    ],
+)
+def test_mlf_1_fails_unless_the_rest_api_answers(platform, httpserver, status, body, content_type, cause):
+    httpserver.expect_request(SEARCH).respond_with_data(body, status=status, content_type=content_type)
+    result = run(platform, "MLF-1")
+    assert result.verdict == "failed" and cause in result.detail, result.detail
+
+
+@pytest.mark.parametrize(
+    ("version", "verdict", "cause"),
+    [("2.20.3", "passed", "a tested pair"), ("1.30.0", "failed", "with server 1.30.0"), ("<html>", "failed", "")],
+)
+def test_mlf_3_names_both_versions_of_an_untested_pair(platform, httpserver, version, verdict, cause):
+    httpserver.expect_request("/mlflow/version").respond_with_data(version)
+    result = run(platform, "MLF-3")
+    assert result.verdict == verdict and cause in result.detail, result.detail
+    if version == "1.30.0":
+        from metro_e2e.registry import client_version
+
+        assert f"client {client_version()}" in result.detail
+
+
+# -- serving ------------------------------------------------------------------------------------------------------------
+def _serving(httpserver, handler) -> None:
+    httpserver.expect_request("/mlflow-model/invocations", method="POST").respond_with_handler(handler)
+
+
+def _rows_of(request) -> int:
+    body = json.loads(request.data)
+    return len(body["dataframe_split"]["data"] if "dataframe_split" in body else body["dataframe_records"])
+
+
+@pytest.mark.parametrize(
+    ("answer", "cause"),
+    [
+        (lambda r: Response("OK", 200), "without a JSON 'predictions' field"),
+        (lambda r: Response(json.dumps({"predictions": [7] * _rows_of(r)}), 200), "each an Iris class 0-2"),
+        (lambda r: Response(json.dumps({"predictions": [0]}), 200), "5 predictions"),
+        (lambda r: Response('{"error_code": "INTERNAL_ERROR"}', 500), "answered 500"),
+    ],
+)
+def test_srv_1_fails_unless_every_row_gets_an_iris_class(platform, httpserver, answer, cause):
+    _serving(httpserver, answer)
+    result = run(platform, "SRV-1")
+    assert result.verdict == "failed" and cause in result.detail, result.detail
+
+
+def _model_server(request):
+    """A scoring server that validates like MLflow's, for the Host-routed path only."""
+    if request.headers.get("Host") != "mlflow-model.local":
+        return Response(S3_DENIED, 403, content_type="application/xml")
+    return _scoring(request)
+
+
+def _scoring(request):
+    if request.content_type != "application/json":
+        return Response("unsupported", 415)
+    try:
+        body = json.loads(request.data)
+    except ValueError:
+        return Response('{"error_code": "BAD_REQUEST", "message": "bad json"}', 400)
+    keys = [k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in body]
+    if len(keys) != 1 or ("dataframe_records" in body and "wrong column" in json.dumps(body)):
+        return Response('{"error_code": "BAD_REQUEST", "message": "no"}', 400)
+    return Response(json.dumps({"predictions": [0] * _rows_of(request)}), 200, content_type="application/json")
+
+
+def test_srv_2_fails_when_the_model_answers_without_the_host_header(platform, httpserver):
+    _serving(httpserver, _scoring)  # no Host check at all
+    httpserver.expect_request("/mlflow-model").respond_with_data("", status=301, headers={"Location": "/mlflow-model/"})
+    result = run(platform, "SRV-2")
+    assert result.verdict == "failed" and "HTTP 200 from the model server (predictions)" in result.detail
+
+
+def test_srv_2_counts_the_model_servers_own_error_as_reaching_it(platform, httpserver):
+    _serving(httpserver, lambda r: Response('{"error_code": "BAD_REQUEST", "message": "x"}', 400))
+    result = run(platform, "SRV-2")
+    assert result.verdict == "failed" and "from the model server (error_code" in result.detail
+
+
+def test_srv_2_cannot_pass_on_a_server_error(platform, httpserver):
+    _serving(httpserver, lambda r: Response("Internal Server Error", 500))
+    result = run(platform, "SRV-2")
+    assert result.verdict == "failed" and "HTTP 500: cannot tell where it went" in result.detail
+
+
+def test_srv_2_fails_without_the_redirect(platform, httpserver):
+    _serving(httpserver, _model_server)
+    httpserver.expect_request("/mlflow-model").respond_with_data("not found", status=404)
+    result = run(platform, "SRV-2")
+    assert result.verdict == "failed" and "HTTP 404" in result.detail
+    httpserver.clear()
+    _serving(httpserver, _model_server)
+    httpserver.expect_request("/mlflow-model").respond_with_data("", status=301, headers={"Location": "/elsewhere/"})
+    assert run(platform, "SRV-2").verdict == "failed"
+
+
+@pytest.mark.parametrize(
+    ("answer", "cause"),
+    [
+        (lambda r: Response("boom", 500), "malformed JSON: HTTP 500"),
+        (lambda r: Response('{"predictions": []}', 200), "no input key: HTTP 200"),
+        (lambda r: Response("bad request", 400), "error_code=None"),
+    ],
+)
+def test_srv_3_fails_unless_bad_input_gets_a_4xx_with_an_error_code(platform, httpserver, answer, cause):
+    _serving(httpserver, answer)
+    result = run(platform, "SRV-3")
+    assert result.verdict == "failed" and cause in result.detail, result.detail
+
+
+def test_srv_3_passes_on_mlflows_own_validation(platform, httpserver):
+    _serving(httpserver, _scoring)
+    result = run(platform, "SRV-3")
+    assert result.verdict == "passed", result.detail
+
+
+class _Predicts:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def predict(self, frame):
+        import numpy as np
+
+        return np.full(len(frame), self.value)
+
+
+def test_srv_4_fails_when_the_served_model_is_not_latests(platform, httpserver):
+    _serving(httpserver, _scoring)  # predicts 0 for every row
+    platform.results["latest_model"] = _Predicts(2)
+    result = run(platform, "SRV-4")
+    assert result.verdict == "failed" and "150 differ" in result.detail
+    platform.results["latest_model"] = _Predicts(0)
+    assert run(platform, "SRV-4").verdict == "passed"
+
+
+def test_srv_6_warns_over_the_latency_budget_and_fails_under_strict(platform, httpserver):
+    import time
+
+    def slow(request):
+        time.sleep(0.02)
+        return _scoring(request)
+
+    _serving(httpserver, slow)
+    platform.options.latency_budget_ms = 5
+    result = run(platform, "SRV-6")
+    assert result.verdict == "warned" and "p95 under 5 ms" in result.detail
+    platform.options.strict = True
+    assert run(platform, "SRV-6").verdict == "failed"
+
+
+# -- KFP-1 --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("healthz", "ui", "cause"),
+    [
+        ((500, '{"error": "down"}'), (200, "<html></html>"), "answered 500"),
+        ((200, "<html>login</html>"), (200, "<html></html>"), "without JSON"),
+        ((200, '{"commit_sha": "x"}'), (200, "OK"), "the KFP UI's HTML"),
+    ],
+)
+def test_kfp_1_fails_unless_api_and_ui_answer(platform, httpserver, healthz, ui, cause):
+    httpserver.expect_request("/pipeline/apis/v2beta1/healthz").respond_with_data(healthz[1], status=healthz[0])
+    httpserver.expect_request("/pipeline/").respond_with_data(ui[1], status=ui[0], content_type="text/html")
+    result = run(platform, "KFP-1")
+    assert result.verdict == "failed" and cause in result.detail, result.detail
+
+
+# -- S3-1, S3-2 ---------------------------------------------------------------------------------------------------------
+def test_s3_1_fails_on_a_web_page_at_the_root(platform, httpserver):
+    httpserver.expect_request("/").respond_with_data("<html>It works!</html>", content_type="text/html")
+    result = run(platform, "S3-1")
+    assert result.verdict == "failed" and "not an S3 bucket list" in result.detail
+
+
+def test_s3_2_fails_on_a_missing_bucket_and_on_a_server_error(platform, httpserver):
+    httpserver.expect_request("/ml-models", method="HEAD").respond_with_data("", status=200)
+    httpserver.expect_request("/ml-data", method="HEAD").respond_with_data("", status=404)
+    result = run(platform, "S3-2")
+    assert result.verdict == "failed" and "missing: ml-data" in result.detail
+    httpserver.clear()
+    httpserver.expect_request("/ml-models", method="HEAD").respond_with_data("", status=500)
+    result = run(platform, "S3-2")
+    assert result.verdict == "failed" and "missing" not in result.detail and "500" in result.detail
+
+
+# -- PRM-2 and SRV-5 against the in-process platform (moto S3, sqlite MLflow) ----------------------------------------
+@pytest.fixture(scope="module")
+def trained_platform(tmp_path_factory):
+    """One in-process platform for the module (training is the slow part): iris-model v1 (split seed 7), and the
+    version a run's MLF-5 trained (the default split)."""
+    from metro_e2e import data, training
+    from metro_e2e.demo import in_process_platform
+
+    store = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    with in_process_platform(store) as config:
+        seeded = training.train(config, data.split(data.iris_frame(), seed=7))
+        mine = config.replace(experiment="metro-e2e-unit", model_name="metro-e2e-unit")
+        yield config, seeded, mine, training.train(mine, data.split(data.iris_frame()))
+
+
+@pytest.fixture
+def promoted_platform(trained_platform):
+    """latest/ holds iris-model v1 again; a run context whose MLF-5 trained its own version."""
+    from metro_e2e import promotion, registry
+    from metro_e2e.storage import Storage
+
+    config, seeded, mine, result = trained_platform
+    storage = Storage(config)
+    for prefix in (config.latest_prefix, promotion.STAGING_ROOT, "metro-e2e/"):
+        storage.delete_prefix(config.models_bucket, prefix)
+    promotion.promote(config, version=seeded.version, storage=storage)
+    ctx = RunContext(config=config, options=Options(allow_promote=True))
+    ctx.results["trained"] = (mine, result, registry.locate_version(mine, mine.model_name, result.version))
+    return ctx
+
+
+def test_prm_2_passes_and_reads_latest_at_every_moment_of_the_swap(promoted_platform):
+    result = run(promoted_platform, "PRM-2")
+    assert result.verdict == "passed", result.detail
+    assert "read at each of 8 moments of the swap" in result.detail
+
+
+def _in_place_promotion(*, delete_first: bool):
+    """A promotion as a script would do it, calling ``observe`` after each write: the published one deletes
+    latest/ first; a naive one copies over it file by file with no journal a reader could see."""
+    from metro_e2e import promotion
+    from metro_e2e.storage import sha256_hex
+
+    def promote_location(storage, where, *, config, observe=None):
+        bucket, latest = config.models_bucket, config.latest_prefix
+        if delete_first:
+            storage.delete_prefix(bucket, latest)
+            observe("deleting latest/")
+        files = {}
+        for key in storage.list_keys(where.bucket, where.prefix):
+            rel = key[len(where.prefix) :]
+            storage.copy(bucket, key, latest + rel)
+            files[rel] = sha256_hex(storage.get_bytes(bucket, key))
+            observe(f"copying {rel}")
+        record = {"name": where.name, "version": where.version, "source_uri": where.source_uri, "files": files}
+        storage.put_bytes(bucket, latest + promotion.MARKER_NAME, json.dumps(record).encode())
+        return promotion.PromotionResult(where.name, where.version, where.source_uri, bucket, latest, files)
+
+    return promote_location
+
+
+def test_prm_2_fails_a_promotion_that_empties_latest_first(promoted_platform, monkeypatch):
+    from metro_e2e.conformance import checks
+
+    monkeypatch.setattr(checks.promotion, "promote_location", _in_place_promotion(delete_first=True))
+    result = run(promoted_platform, "PRM-2")
+    assert result.verdict == "failed" and "latest/ was empty after deleting latest/" in result.detail
+
+
+def test_prm_2_fails_a_promotion_whose_half_swapped_state_a_reader_would_load(promoted_platform, monkeypatch):
+    from metro_e2e.conformance import checks
+
+    monkeypatch.setattr(checks.promotion, "promote_location", _in_place_promotion(delete_first=False))
+    result = run(promoted_platform, "PRM-2")
+    assert result.verdict == "failed" and "and the loader loaded them" in result.detail
+
+
+@pytest.fixture
+def serving_platform(promoted_platform, httpserver):
+    """PRM-2 done (latest/ holds the run's version); serving answers with whatever model it last loaded."""
+    import tempfile
+
+    import mlflow.pyfunc
+    import pandas as pd
+
+    from metro_e2e import promotion
+
+    ctx = promoted_platform
+    served = {}
+
+    def load_latest():
+        with tempfile.TemporaryDirectory() as folder:
+            cfg = ctx.config
+            promotion.download_latest(
+                ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, dest=folder
+            )
+            return mlflow.pyfunc.load_model(folder)
+
+    def answer(request):
+        split = json.loads(request.data)["dataframe_split"]
+        frame = pd.DataFrame(split["data"], columns=split["columns"])
+        return Response(json.dumps({"predictions": [int(p) for p in served["model"].predict(frame)]}), 200)
+
+    served["model"] = load_latest()  # what the pod loaded before the promotion
+    _serving(httpserver, answer)
+    assert run(ctx, "PRM-2").verdict == "passed"
+    ctx.config = ctx.config.replace(serving_url=httpserver.url_for("/mlflow-model/invocations"))
+    ctx.options.restart_timeout_s = 1
+    return ctx, served, load_latest
+
+
+def test_srv_5_fails_a_restart_that_does_nothing(serving_platform):
+    ctx, served, load_latest = serving_platform
+    ctx.options.restart_serving = lambda: "restarted"
+    result = run(ctx, "SRV-5")
+    assert result.verdict == "failed" and "predictions still differ" in result.detail
+
+
+def test_srv_5_passes_a_real_restart(serving_platform):
+    ctx, served, load_latest = serving_platform
+    ctx.options.restart_serving = lambda: served.update(model=load_latest()) or "restarted"
+    result = run(ctx, "SRV-5")
+    assert result.verdict == "passed" and "rows changed" in result.detail
+
+
+def test_srv_5_promotes_a_distinguishable_version_when_the_served_model_predicts_alike(serving_platform):
+    ctx, served, load_latest = serving_platform
+    served["model"] = load_latest()  # the platform already serves a model that predicts like the run's
+    ctx.options.restart_serving = lambda: served.update(model=load_latest()) or "restarted"
+    result = run(ctx, "SRV-5")
+    assert result.verdict == "passed" and "rows changed" in result.detail
+    promoted = int(re.search(r"serves metro-e2e-unit v(\d+) ", result.detail).group(1))
+    assert promoted > int(ctx.results["trained"][1].version)  # a new version, trained on another split
+    ctx.options.restart_serving = lambda: "restarted"  # and then a restart that does nothing is caught
+    served["model"] = load_latest()
+    assert run(ctx, "SRV-5").verdict == "failed"
+
+
+def test_srv_5_cannot_decide_when_no_version_predicts_otherwise(serving_platform, monkeypatch):
+    from metro_e2e.conformance import checks
+
+    ctx, served, load_latest = serving_platform
+    served["model"] = load_latest()
+    ctx.options.restart_serving = lambda: "restarted"
+    monkeypatch.setattr(checks, "DISTINGUISHING_SPLITS", range(0))
+    result = run(ctx, "SRV-5")
+    assert result.verdict == "error" and result.detail.startswith("cannot decide: the model served before")
