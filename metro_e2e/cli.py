@@ -176,9 +176,9 @@ def _stack_status(args: argparse.Namespace) -> int:
 
 
 def _clauses(args: argparse.Namespace) -> int:
-    from metro_e2e.conformance.catalogue import markdown_table
+    from metro_e2e.conformance.catalogue import clause_docs, markdown_table
 
-    print(markdown_table())
+    print(markdown_table() if args.format == "table" else clause_docs(), end="\n" if args.format == "table" else "")
     return 0
 
 
@@ -289,7 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long SRV-5 waits for serving after the restart (default 120)",
     )
     check.set_defaults(func=_check)
-    clauses = sub.add_parser("clauses", help="print the contract's clause table (markdown)")
+    clauses = sub.add_parser("clauses", help="print the contract's clauses (markdown)")
+    clauses.add_argument(
+        "--format",
+        choices=["table", "docs"],
+        default="table",
+        help="table: the README's table; docs: docs/clauses.md (budgets and the breakages proven to fail each clause)",
+    )
     clauses.set_defaults(func=_clauses)
     demo = sub.add_parser("demo", help="run the whole Iris workflow in-process (moto S3, sqlite MLflow)")
     demo.set_defaults(func=_demo)

@@ -12,6 +12,7 @@ tests reach the 3.x client through the 3.x server's own environment, so the defa
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -126,3 +127,19 @@ def test_3x_server_without_allowed_hosts_refuses_the_gateway(
         monkeypatch.setenv(key, value)
     with pytest.raises(AuthError, match="--allowed-hosts"):
         training.train(config, data.split(data.iris_frame()))
+
+
+def test_check_with_this_client_against_the_platforms_server(metro_stack, tmp_path):
+    """MLF-3 with the real pairs: this environment's client against the platform's 2.20.3 server. The default 2.x
+    client is a tested pair; a 3.x client (``tox -e mlflow3``) fails MLF-3 naming both versions, and the clauses
+    that would log a model with it are blocked."""
+    from .checking import check, expect_outcome
+
+    args = ("--url", metro_stack.gateway_url, "--skip", "KFP", "SRV", "PRM", "S3-3")  # the stack is not seeded
+    code, report, out = check(tmp_path, *args)
+    if CLIENT_MAJOR == 2:
+        assert code == 0, out[-3000:]
+        expect_outcome(report, {})
+    else:
+        assert code == 1, out[-3000:]
+        expect_outcome(report, {"MLF-3": rf"client {re.escape(mlflow.__version__)} with server 2\.20\.3"})

@@ -216,3 +216,50 @@ def test_cleanup_keeps_the_backup_when_it_cannot_put_it_back(metro_unit_platform
     leftovers = cleanup(ctx)
     assert any("putting iris-model v1 back failed" in item and backup in item for item in leftovers), leftovers
     assert sorted(storage.list_keys("ml-models", backup)) == [backup + "MLmodel", backup + "model.pkl"]
+
+
+def test_clause_docs_are_generated_from_the_catalogue():
+    assert (ROOT / "docs" / "clauses.md").read_text() == catalogue.clause_docs(), (
+        "refresh it with `metro-e2e clauses --format docs > docs/clauses.md`"
+    )
+
+
+@pytest.fixture(scope="module")
+def collected_node_ids() -> set[str]:
+    """Every test node id of the repository, as pytest collects them (no test runs)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    ids = {line.strip() for line in done.stdout.splitlines() if "::" in line}
+    assert ids, done.stdout[-2000:] + done.stderr[-2000:]
+    return ids
+
+
+def test_every_clause_has_breakages_and_every_named_test_exists(collected_node_ids):
+    for clause in CLAUSES:
+        assert clause.breakages, f"{clause.id} has no breakage: which misconfiguration must fail it?"
+        for breakage in clause.breakages:
+            for test in breakage.tests:
+                # a test without brackets may be parametrized: any of its cases proves it
+                assert test in collected_node_ids or any(n.startswith(test + "[") for n in collected_node_ids), test
+
+
+def test_every_breakage_test_is_named_in_the_catalogue(collected_node_ids):
+    """A breakage test that no clause names would prove nothing the docs say; name it or remove it."""
+    named = {t.split("[", 1)[0] for c in CLAUSES for b in c.breakages for t in b.tests}
+    breakage_modules = ("tests/integration/test_breakages_", "tests/integration/test_budgets.py")
+    orphans = {
+        n.split("[", 1)[0]
+        for n in collected_node_ids
+        if n.startswith(breakage_modules) and n.split("[", 1)[0] not in named
+    }
+    assert orphans <= {"tests/integration/test_breakages_gateway_s3.py::test_dataset_still_there_after_the_module"}, (
+        orphans
+    )
