@@ -118,12 +118,14 @@ def test_fault_mid_run_fails_the_component_first_and_blocks_its_dependents(
     first = next(i for i in after if verdicts[i]["verdict"] not in ("passed", "skipped"))
     assert first.startswith(first_ids), (first, verdicts[first])
     assert verdicts[first]["verdict"] == "failed", verdicts[first]
+    assert verdicts[first]["duration_s"] <= verdicts[first]["budget_s"], verdicts[first]
     # the detail says what happened in words a user acts on: a timeout names its setting; a dead service is a
     # refused connection (gateway) or the gateway's 502 / "not answering" (a service behind it)
     cue = r"METRO_READ_TIMEOUT" if how == "frozen" else r"(HTTP|answered) 502|connection refused|not answering"
     assert re.search(cue, verdicts[first]["detail"]), verdicts[first]["detail"]
     for dep in _dependents(first):
         assert verdicts[dep]["verdict"] in ("blocked", "skipped"), (dep, verdicts[dep])
+    assert not [i for i, c in verdicts.items() if c["verdict"] == "error"], verdicts  # every clause reached a verdict
     before = [i for i in ORDER[: ORDER.index(trigger) + 1] if BY_ID[i].mode == "default" and not i.startswith("KFP")]
     assert all(verdicts[i]["verdict"] in ("passed", "warned") for i in before), verdicts
     assert after_fault < BOUND_S
