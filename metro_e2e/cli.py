@@ -210,8 +210,12 @@ def _check(args: argparse.Namespace) -> int:
         runner.write_not_run(request, _masked(target) if target else "the local Metro stack", exc)
         raise
     print(f"metro-e2e check: {config.mask(config.url) if target else 'the local Metro stack'}", flush=True)
-    with sigterm_as_interrupt():
-        outcome = runner.run(request)
+    try:
+        with sigterm_as_interrupt():
+            outcome = runner.run(request)
+    except MetroE2EError as exc:  # the session ended before the plugin could write a report: write one anyway
+        runner.write_not_run(request, config.mask(config.url) if target else "the local Metro stack", exc)
+        raise
     report = outcome.report
     print()
     print(runner.table(report))

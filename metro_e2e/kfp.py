@@ -191,6 +191,17 @@ class Kfp:
             )
         self._call("delete the pipeline", client.delete_pipeline, pipeline_id)
 
+    def pipeline_id(self, name: str) -> str | None:
+        """The id of the pipeline called ``name``, or None when there is none."""
+        return self._call("find the pipeline", self.client().get_pipeline_id, name)
+
+    def experiment_id(self, name: str) -> str | None:
+        """The id of the experiment called ``name``, or None when there is none."""
+        client = self.client()
+        found = self._call("find the experiment", client.list_experiments, filter=_name_filter(name))
+        experiments = getattr(found, "experiments", None) or []
+        return experiments[0].experiment_id if experiments else None
+
     def delete_experiment(self, experiment_id: str) -> None:
         self._call("delete the experiment", self.client().delete_experiment, experiment_id)
 
@@ -206,6 +217,13 @@ class Kfp:
                     f"cannot {action}: KFP at {self.url} did not answer ({text[:160]})", url=self.url
                 ) from exc
             raise KfpError(f"cannot {action}: KFP at {self.url} answered: {text[:200]}") from exc
+
+
+def _name_filter(name: str) -> str:
+    """A v2beta1 list filter for ``display_name == name`` (the form kfp.Client builds itself)."""
+    import json
+
+    return json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]})
 
 
 def _error_text(error: Any) -> str | None:

@@ -232,7 +232,17 @@ def metro_run(request: pytest.FixtureRequest, metro_config):
         try:
             yield run
         finally:
-            run.leftovers = cleanup(run.ctx)
+            # until cleanup says otherwise (an interrupt or a crash inside it), everything may still be there
+            run.leftovers = [f"cleanup did not finish: {_everything_created(run.ctx)} may still exist"]
+            try:
+                run.leftovers = cleanup(run.ctx)
+            except Exception as exc:  # noqa: BLE001 - reported as leftovers; the clauses' verdicts stand
+                why = run.ctx.config.mask(f"{type(exc).__name__}: {exc}")
+                run.leftovers = [f"cleanup failed ({why}): {_everything_created(run.ctx)} may still exist"]
+
+
+def _everything_created(ctx) -> str:
+    return f"s3://*/{ctx.namespace}, MLflow experiments and models {ctx.name}*, KFP pipelines {ctx.name}*"
 
 
 def _stop_local_stack(stack, run: MetroRun) -> None:

@@ -229,6 +229,13 @@ class Storage:
         contents = page.get("Contents") or []
         return contents[0]["Key"] if contents else None
 
+    def top_level(self, bucket: str) -> tuple[list[str], list[str]]:
+        """The keys at the top of ``bucket`` and its top-level prefixes (first page of a ``/``-delimited listing)."""
+        with self.errors("list", bucket=bucket):
+            page = self.client.list_objects_v2(Bucket=bucket, Delimiter="/", MaxKeys=1000)
+        keys = [o["Key"] for o in page.get("Contents") or []]
+        return keys, [p["Prefix"] for p in page.get("CommonPrefixes") or []]
+
     def create_bucket(self, bucket: str) -> None:
         with self.errors("create bucket", bucket=bucket):
             self.client.create_bucket(Bucket=bucket)

@@ -640,7 +640,7 @@ def clause_docs() -> str:
         "",
         "**Budget**: how long a clause's check may take before it is `failed`: seconds of work, plus requests that "
         "may each wait out the connect and read timeouts (`METRO_CONNECT_TIMEOUT`, `METRO_READ_TIMEOUT`: 5 s and "
-        "30 s by default) with every retry of the client that sends them (README, \"Time budgets\"), plus a wait "
+        '30 s by default) with every retry of the client that sends them (README, "Time budgets"), plus a wait '
         "the user sets. The report gives each clause's budget with the run's own timeouts.",
         "",
         "**Breakages**: the realistic ways a platform breaks the promise. Each test named breaks the platform that "

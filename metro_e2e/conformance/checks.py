@@ -16,6 +16,7 @@ import re
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -146,15 +147,24 @@ def check_s3_4(ctx: RunContext) -> str:
             if not storage.bucket_exists(bucket):
                 absent.append(bucket)  # nothing to protect there; S3-2 fails on it
                 continue
-            key = storage.first_key(bucket) or ctx.namespace + "s3-4/absent"  # an existing object, if it has one
+            samples = _samples(storage, bucket, ctx.config.latest_prefix)
         except MetroE2EError as exc:
-            raise _fail_from(exc, f"a signed listing of {bucket} to find an object to read") from None
-        for what, operation, params in (
-            ("list", "list_objects_v2", {"Bucket": bucket, "MaxKeys": 1}),
-            ("read", "get_object", {"Bucket": bucket, "Key": key}),
-        ):
+            raise _fail_from(exc, f"a signed listing of {bucket} to find objects to read") from None
+        requests_ = [("list", "list_objects_v2", {"Bucket": bucket, "MaxKeys": 1}, bucket)]
+        for prefix, key in samples:  # a policy can open one prefix only (latest/ for a credential-less pod)
+            if prefix:
+                requests_.append(
+                    (
+                        "list",
+                        "list_objects_v2",
+                        {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1},
+                        f"{bucket}/{prefix}",
+                    )
+                )
+            requests_.append(("read", "get_object", {"Bucket": bucket, "Key": key}, f"{bucket}/{key}"))
+        for what, operation, params, label in requests_:
             answer = anonymous.answer(operation, **params)
-            label = f"{what} {bucket}" + (f"/{key}" if what == "read" else "")
+            label = f"{what} {label}"
             probed.append(label)
             if answer.status < 300:
                 allowed.append(f"{label} (HTTP {answer.status})")
@@ -172,8 +182,28 @@ def check_s3_4(ctx: RunContext) -> str:
             "not S3's own denial: " + "; ".join(not_denied),
             url=ctx.config.s3_endpoint,
         )
+    if not probed:
+        raise Undecided(f"neither {' nor '.join(absent)} exists, so no anonymous request could be tried (S3-2)")
     missing = f"; {', '.join(absent)} does not exist (S3-2)" if absent else ""
-    return f"S3 denied every anonymous request ({', '.join(probed) or 'none sent'}){missing}"
+    return f"S3 denied all {len(probed)} anonymous requests (lists and reads of existing objects){missing}"
+
+
+MAX_SAMPLED_PREFIXES = 10
+
+
+def _samples(storage, bucket: str, latest_prefix: str) -> list[tuple[str, str]]:
+    """(prefix, an existing key under it) for the bucket's top level, each of its first top-level prefixes, and
+    ``latest/``; a bucket with no object gives a key that does not exist (an open bucket answers NoSuchKey)."""
+    top_keys, prefixes = storage.top_level(bucket)
+    wanted = list(
+        dict.fromkeys([*prefixes[:MAX_SAMPLED_PREFIXES], *([latest_prefix] if latest_prefix in prefixes else [])])
+    )
+    samples = [("", top_keys[0])] if top_keys else []
+    for prefix in wanted:
+        key = storage.first_key(bucket, prefix)
+        if key:
+            samples.append((prefix, key))
+    return samples or [("", "metro-e2e/s3-4/absent")]
 
 
 def check_s3_5(ctx: RunContext) -> str:
@@ -275,10 +305,10 @@ def check_mlf_3(ctx: RunContext) -> str:
 def check_mlf_4(ctx: RunContext) -> str:
     client = registry.make_client(ctx.config)
     name = ctx.name + "-location"
+    ctx.created["experiments"].append(name)  # recorded by name before it exists: cleanup finds it whatever happens
     try:
         with registry.tracking_errors(ctx.config, "create an experiment"):
             exp_id = client.create_experiment(name)
-            ctx.created["experiments"].append(exp_id)
             location = client.get_experiment(exp_id).artifact_location
     except MetroE2EError as exc:
         raise _fail_from(exc, "an experiment to be created") from None
@@ -292,11 +322,11 @@ def check_mlf_5(ctx: RunContext) -> str:
         experiment=ctx.name, model_name=ctx.name, artifact_root=f"s3://{ctx.config.models_bucket}/{ctx.namespace}mlflow"
     )
     ctx.created["models"].append(ctx.name)
+    ctx.created["experiments"].append(ctx.name)
     ctx.created["s3"].append((ctx.config.models_bucket, ctx.namespace))
     try:
         before = _version_count(config)
         result = training.train(config, data.split(data.iris_frame()), lineage=ctx.run_id)
-        ctx.created["experiments"].append(result.experiment_id)
         after = _version_count(config)
         where = registry.locate_version(config, config.model_name, result.version)
     except MetroE2EError as exc:
@@ -354,11 +384,11 @@ def check_kfp_2(ctx: RunContext) -> str:
     package = compile_pipeline(
         Path(tempfile.mkdtemp(prefix="metro-e2e-kfp-")) / "iris_pipeline.yaml", image=ctx.options.step_image
     )
+    ctx.created["pipelines"].append(ctx.name)
     try:
         pipeline_id, version_id = _kfp(ctx).upload(str(package), ctx.name)
     except MetroE2EError as exc:
         raise _fail_from(exc, "the compiled pipeline to upload") from None
-    ctx.created["pipelines"].append(pipeline_id)
     ctx.results["kfp_pipeline"] = (pipeline_id, version_id)
     return f"uploaded {ctx.name} as pipeline {pipeline_id} (version {version_id}, step image {ctx.options.step_image})"
 
@@ -369,6 +399,8 @@ def check_kfp_3(ctx: RunContext) -> str:
     data_key = ctx.namespace + "kfp/iris.csv"
     ctx.created["s3"].append((ctx.config.data_bucket, ctx.namespace))
     ctx.created["models"].append(name)
+    ctx.created["experiments"].append(name)  # the pipeline's training step creates it in MLflow
+    ctx.created["kfp_experiments"].append(name)
     inside = ctx.config.in_cluster_url
     params = {
         "s3_endpoint": inside,
@@ -384,7 +416,6 @@ def check_kfp_3(ctx: RunContext) -> str:
         experiment_id, run_id = kfp.start(
             pipeline_id=pipeline_id, version_id=version_id, run_name=name, experiment=name, params=params
         )
-        ctx.created["kfp_experiments"] = [*ctx.created.get("kfp_experiments", []), experiment_id]
         outcome = kfp.wait(run_id, timeout_s=ctx.options.kfp_run_timeout_s)
     except MetroE2EError as exc:
         raise _fail_from(exc, "a run of the Iris pipeline") from None
@@ -406,8 +437,6 @@ def check_kfp_4(ctx: RunContext) -> str:
             versions = client.search_model_versions(f"name='{name}'")
     except MetroE2EError as exc:
         raise _fail_from(exc, "the pipeline's run and version in MLflow") from None
-    if exp:
-        ctx.created["experiments"].append(exp.experiment_id)
     tagged = [r for r in runs if r.data.tags.get(LINEAGE_TAG) == run_id]
     if len(runs) != 1 or len(tagged) != 1 or len(versions) != 1:
         raise ClauseFailed(
@@ -490,18 +519,23 @@ def check_prm_2(ctx: RunContext) -> str:
     config, result, where = ctx.results["trained"]
     cfg = ctx.config
     storage = _storage(ctx)
-    moments: list[tuple[str, dict[str, str], str]] = []  # (after which write, latest/'s digests, what a loader did)
+    moments: list[Moment] = []
     try:
-        old = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix).files
+        old = _latest_etags(ctx)
         previous = _back_up_latest(ctx, storage)
+        ctx.results["promoted"] = (config, result)  # before: the run puts latest/ back whatever happens next
         done = promotion.promote_location(
             storage, where, config=cfg, observe=lambda step: moments.append(_read_latest(ctx, step))
         )
+        new = {rel: etag for rel, etag in _latest_etags(ctx).items() if rel in done.files}
         state = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
         source = {k[len(where.prefix) :] for k in storage.list_keys(where.bucket, where.prefix)}
     except MetroE2EError as exc:
         raise _fail_from(exc, f"{config.model_name} v{result.version} to be promoted") from None
-    problems = [p for step, files, loaded in moments if (p := _moment_problem(step, files, loaded, old, done.files))]
+    writes = len(done.files) + 1 + (1 if done.removed else 0)  # every copy, the marker, the removal of stale files
+    problems = [p for m in moments if (p := _moment_problem(m, old, new))]
+    if len(moments) != writes:
+        problems.append(f"latest/ could be read at only {len(moments)} of the {writes} moments of the swap")
     if set(state.files) != source:
         extra, missing = sorted(set(state.files) - source), sorted(source - set(state.files))
         problems.append(
@@ -527,7 +561,7 @@ def check_prm_2(ctx: RunContext) -> str:
             "a reader would load while that happens, and a marker recording it",
             "; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if len(problems) > 4 else ""),
         )
-    ctx.results["promoted"] = (config, result)
+    flagged = sum(1 for m in moments if m.in_progress and not _whole(m.files, old, new))
     kept = (
         f"; the previous latest/ ({previous[1].get('name')} v{previous[1].get('version')}) is put back when the run ends"
         if previous
@@ -535,46 +569,57 @@ def check_prm_2(ctx: RunContext) -> str:
     )
     return (
         f"latest/ now holds {config.model_name} v{result.version} ({len(done.files)} files, "
-        f"{len(done.removed)} stale removed; read at each of {len(moments)} moments of the swap: never empty or "
-        f"a loadable mix){kept}"
+        f"{len(done.removed)} stale removed); read at each of the swap's {writes} moments: never empty, one whole "
+        f"model at {writes - flagged}, at {flagged} a mix marked as a promotion under way (promotion-aware loaders "
+        f"refuse it; a plain download would not){kept}"
     )
 
 
-def _read_latest(ctx: RunContext, step: str) -> tuple[str, dict[str, str], str]:
-    """What a reader of ``latest/`` gets right after ``step``: its files' digests and what the loader did."""
+@dataclass(frozen=True)
+class Moment:
+    """``latest/`` right after one write of a promotion: its files' ETags and whether a promotion is under way."""
+
+    step: str
+    files: dict[str, str]
+    in_progress: bool
+
+
+def _latest_etags(ctx: RunContext) -> dict[str, str]:
+    """relative path -> ETag of every object in ``latest/`` but the marker (one listing, nothing downloaded)."""
     cfg = ctx.config
-    with tempfile.TemporaryDirectory(prefix="metro-e2e-moment-") as folder:
-        try:
-            promotion.download_latest(
-                ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, dest=folder
-            )
-            loaded = "loaded"
-        except MetroE2EError as exc:
-            loaded = f"refused: {exc.message}"
-        files = {
-            str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in Path(folder).rglob("*")
-            if p.is_file() and p.name != promotion.MARKER_NAME
-        }
-    return step, files, loaded
+    marker = cfg.latest_prefix + promotion.MARKER_NAME
+    return {
+        o.key[len(cfg.latest_prefix) :]: o.etag
+        for o in ctx.storage.list_objects(cfg.models_bucket, cfg.latest_prefix)
+        if o.key != marker
+    }
 
 
-def _moment_problem(step: str, files: dict, loaded: str, old: dict, new: dict) -> str | None:
-    """Why ``latest/`` after ``step`` breaks the promise (empty, or a mix a reader would load), or None.
+def _read_latest(ctx: RunContext, step: str) -> Moment:
+    """What a reader of ``latest/`` finds right after ``step`` (listings and the small marker/journal objects only,
+    whatever the model's size)."""
+    cfg = ctx.config
+    files = _latest_etags(ctx)
+    marker = promotion.read_marker(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
+    pending = promotion.pending(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, marker=marker)
+    return Moment(step, files, bool(pending))
 
-    A moment is whole when one model's files are all there with that model's content (files only the other model
-    has are unreferenced leftovers); otherwise it is a mix, which is allowed only if the loader refuses it.
-    """
-    if not files:
-        return f"latest/ was empty after {step}"
-    if any(model and all(files.get(rel) == digest for rel, digest in model.items()) for model in (old, new)):
-        return None
-    if loaded.startswith("refused") and "mixed" in loaded:
-        return None  # every reader that follows the promotion protocol refuses it
-    fresh = sum(1 for rel, digest in files.items() if new.get(rel) == digest)
+
+def _whole(files: dict, old: dict, new: dict) -> bool:
+    """One model's files are all there with that model's content (files only the other has are unreferenced)."""
+    return any(model and all(files.get(rel) == etag for rel, etag in model.items()) for model in (old, new))
+
+
+def _moment_problem(moment: Moment, old: dict, new: dict) -> str | None:
+    """Why ``latest/`` at ``moment`` breaks the promise (empty, or a mix nothing marks as under way), or None."""
+    if not moment.files:
+        return f"latest/ was empty after {moment.step}"
+    if _whole(moment.files, old, new) or moment.in_progress:
+        return None  # one whole model, or a mix every reader that follows the promotion protocol refuses
+    fresh = sum(1 for rel, etag in moment.files.items() if new.get(rel) == etag)
     return (
-        f"after {step} latest/ held {fresh} new and {len(files) - fresh} other file(s), and the loader "
-        f"{'loaded them' if loaded == 'loaded' else loaded}"
+        f"after {moment.step} latest/ held {fresh} new and {len(moment.files) - fresh} other file(s) with nothing "
+        "marking the promotion as under way: a reader would load the mix"
     )
 
 
@@ -641,10 +686,11 @@ def check_srv_2(ctx: RunContext) -> str:
             url=no_host.url,
             body=no_host.text,
         )
-    if no_host.status_code >= 500:
+    if no_host.status_code >= 500 or 300 <= no_host.status_code < 400:
+        where = f" to {no_host.headers.get('Location')!r}" if no_host.is_redirect else ""
         raise ClauseFailed(
             "the request without the Host header to be answered where it falls through (S3 at the root)",
-            f"HTTP {no_host.status_code}: cannot tell where it went",
+            f"HTTP {no_host.status_code}{where}: cannot tell where it went",
             url=no_host.url,
             body=no_host.text,
         )
@@ -726,14 +772,13 @@ def check_srv_5(ctx: RunContext) -> str:
     config, result = ctx.results["promoted"]
     rows = _rows()
     expected = [int(p) for p in _load_latest(ctx).predict(rows).tolist()]
-    try:
-        before = _client(ctx).predict_frame(rows).predictions
-    except MetroE2EError:
-        before = None
-    if before == expected:  # a restart would change nothing visible: promote a version that predicts otherwise
-        config, result, expected = _distinguishable_version(ctx, config, result, served=before)
+    before = _served_before(ctx, rows)
+    # what serving answers now, or (if it does not answer) what it served when SRV-4 passed: latest/ before PRM-2
+    reference = before if before is not None else _predictions(ctx.results.get("latest_model"), rows)
+    if reference == expected:  # a restart would change nothing visible: promote a version that predicts otherwise
+        config, result, expected = _distinguishable_version(ctx, config, result, served=reference)
+    ctx.results["serving_restarted"] = True  # set first: the run restarts it again after putting latest/ back
     state = ctx.restart_serving()
-    ctx.results["serving_restarted"] = True  # the run restarts it again after putting latest/ back
     deadline = time.monotonic() + ctx.options.restart_timeout_s
     last = "nothing yet"
     while time.monotonic() < deadline:
@@ -755,6 +800,21 @@ def check_srv_5(ctx: RunContext) -> str:
     )
 
 
+def _served_before(ctx: RunContext, rows, attempts: int = 3) -> list | None:
+    """The served predictions before the restart; None if serving does not answer (a passing error, a 503)."""
+    for attempt in range(attempts):
+        try:
+            return _client(ctx).predict_frame(rows).predictions
+        except MetroE2EError:
+            if attempt + 1 < attempts:
+                time.sleep(1)
+    return None
+
+
+def _predictions(model, rows) -> list | None:
+    return None if model is None else [int(p) for p in model.predict(rows).tolist()]
+
+
 def _distinguishable_version(ctx: RunContext, config, result, *, served: list):
     """Train and promote a version of the run's model whose predictions differ from ``served``, so that serving
     it after the restart is observable; ``Undecided`` when no split gives one."""
@@ -766,10 +826,10 @@ def _distinguishable_version(ctx: RunContext, config, result, *, served: list):
         try:
             trained = training.train(config, parts, lineage=ctx.run_id)  # the same fit, logged and registered
             where = registry.locate_version(config, config.model_name, trained.version)
+            ctx.results["promoted"] = (config, trained)  # before: the run puts latest/ back whatever happens next
             promotion.promote_location(ctx.storage, where, config=ctx.config)
         except MetroE2EError as exc:
             raise _fail_from(exc, "a second version, distinguishable from the served model, to be promoted") from None
-        ctx.results["promoted"] = (config, trained)
         return config, trained, [int(p) for p in _load_latest(ctx).predict(rows).tolist()]
     raise Undecided(
         f"the model served before the promotion predicts like {config.model_name} v{result.version} on all 150 "

@@ -96,8 +96,10 @@ class RunContext:
     run_id: str = field(default_factory=new_run_id)
     s3_backend: str | None = None
     results: dict[str, Any] = field(default_factory=dict)  # what a clause hands its dependents
+    # what checks create, recorded before they create it (S3 (bucket, prefix); MLflow experiment and registered model
+    # names; KFP pipeline and experiment names), so cleanup finds it even after a failure half-way
     created: dict[str, list] = field(
-        default_factory=lambda: {"s3": [], "experiments": [], "models": [], "pipelines": []}
+        default_factory=lambda: {"s3": [], "experiments": [], "models": [], "pipelines": [], "kfp_experiments": []}
     )
     versions: dict[str, str | None] = field(default_factory=dict)
 
@@ -162,9 +164,10 @@ def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
     from metro_e2e import promotion
     from metro_e2e.errors import MetroE2EError
 
+    # "promoted" is recorded before a promotion starts: the marker below says whether it finished
     previous, promoted = ctx.results.get("previous_latest"), ctx.results.get("promoted")
     if not previous or not promoted:
-        return [], None  # PRM-2 did not replace latest/
+        return [], None  # latest/ was empty before, or nothing was promoted
     backup, record = previous
     cfg = ctx.config
     where = f"s3://{cfg.models_bucket}/{cfg.latest_prefix}"
@@ -173,7 +176,10 @@ def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
     try:
         marker = promotion.read_marker(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
         if (marker or {}).get("name") != config.model_name or str((marker or {}).get("version")) != str(result.version):
-            return [f"{where} changed during the run (someone else promoted): {what} was not put back"], None
+            return [
+                f"{where} does not hold the check's model at the end (someone else promoted, or the check's promotion "
+                f"did not finish): {what} was not put back; its copy is kept at s3://{cfg.models_bucket}/{backup}"
+            ], backup
         promotion.copy_to_latest(
             ctx.storage, bucket=cfg.models_bucket, source_prefix=backup, latest_prefix=cfg.latest_prefix, record=record
         )
@@ -222,24 +228,28 @@ def cleanup(ctx: RunContext) -> list[str]:
             except MetroE2EError as exc:
                 if "RESOURCE_DOES_NOT_EXIST" not in str(exc) and "not found" not in str(exc).lower():
                     leftovers.append(f"registered model {name} ({exc.message})")
-        for exp_id in dict.fromkeys(ctx.created["experiments"]):
+        for name in dict.fromkeys(ctx.created["experiments"]):
             try:
                 with registry.tracking_errors(ctx.config, "delete an experiment"):
-                    client.delete_experiment(exp_id)
+                    experiment = client.get_experiment_by_name(name)
+                    if experiment is not None and experiment.lifecycle_stage != "deleted":
+                        client.delete_experiment(experiment.experiment_id)
             except MetroE2EError as exc:
-                leftovers.append(f"experiment {exp_id} ({exc.message})")
-    if ctx.created["pipelines"] or ctx.created.get("kfp_experiments"):
+                leftovers.append(f"experiment {name} ({exc.message})")
+    if ctx.created["pipelines"] or ctx.created["kfp_experiments"]:
         from metro_e2e.kfp import Kfp
 
         kfp = Kfp(ctx.config.kfp_url, connect_timeout=ctx.config.connect_timeout, read_timeout=ctx.config.read_timeout)
-        for pipeline_id in ctx.created["pipelines"]:
+        for name in dict.fromkeys(ctx.created["pipelines"]):
             try:
-                kfp.delete_pipeline(pipeline_id)
+                if (pipeline_id := kfp.pipeline_id(name)) is not None:
+                    kfp.delete_pipeline(pipeline_id)
             except MetroE2EError as exc:
-                leftovers.append(f"KFP pipeline {pipeline_id} ({exc.message})")
-        for experiment_id in ctx.created.get("kfp_experiments", []):
+                leftovers.append(f"KFP pipeline {name} ({exc.message})")
+        for name in dict.fromkeys(ctx.created["kfp_experiments"]):
             try:
-                kfp.delete_experiment(experiment_id)
+                if (experiment_id := kfp.experiment_id(name)) is not None:
+                    kfp.delete_experiment(experiment_id)
             except MetroE2EError as exc:
-                leftovers.append(f"KFP experiment {experiment_id} ({exc.message})")
+                leftovers.append(f"KFP experiment {name} ({exc.message})")
     return leftovers

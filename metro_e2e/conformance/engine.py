@@ -104,8 +104,9 @@ def execute(clause: Clause, ctx: RunContext) -> ClauseResult:
     limit = budget_s(clause, ctx)
     started = time.monotonic()
     try:
-        with _deadline(limit):
+        with _deadline(limit) as finished:
             detail = CHECKS[clause.id](ctx)
+            finished.set()
         outcome = PASSED
     except ClauseFailed as exc:
         outcome, detail = verdict(clause, False, strict=ctx.options.strict), str(exc)
@@ -136,20 +137,24 @@ def execute(clause: Clause, ctx: RunContext) -> ClauseResult:
 
 
 @contextlib.contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raise ``BudgetExceeded`` into the block after ``seconds`` (SIGALRM; main thread only, else unbounded)."""
+def _deadline(seconds: float) -> Iterator[threading.Event]:
+    """Raise ``BudgetExceeded`` into the block after ``seconds`` unless the block set the event it was given
+    (SIGALRM; main thread only, elsewhere unbounded)."""
+    finished = threading.Event()
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
+        yield finished
         return
 
     def expire(signum, frame):
-        raise BudgetExceeded()
+        if not finished.is_set():  # an alarm that lands between the check's return and the reset is not a timeout
+            raise BudgetExceeded()
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
     try:
-        yield
+        yield finished
     finally:
+        finished.set()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 

@@ -127,8 +127,11 @@ def complete_junit(report: dict, path: str | Path) -> Path:
     root = tree.getroot()
     testsuite = root if root.tag == "testsuite" else root.find("testsuite")
     for case in list(testsuite.findall("testcase")):
-        if not case.get("name"):  # pytest's placeholder for the test an interrupt stopped: given below instead
+        verdict = next((p.get("value") for p in case.iter("property") if p.get("name") == "verdict"), None)
+        if verdict is None:  # pytest's entry for a test an interrupt stopped: given below, with its verdict
             testsuite.remove(case)
+        elif verdict == ERROR and (failure := case.find("failure")) is not None:
+            failure.tag = "error"  # no verdict was reached: a JUnit error, not a failure of the platform
     present = {p.get("value") for p in testsuite.iter("property") if p.get("name") == "clause"}
     for clause in report["clauses"]:
         if clause["id"] in present:

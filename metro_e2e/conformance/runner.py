@@ -141,6 +141,9 @@ def run(request: CheckRequest) -> Outcome:
     validate(request)
     with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
         report_path = Path(request.report_json) if request.report_json else Path(tmp) / "report.json"
+        for stale in (report_path, Path(request.junit_xml) if request.junit_xml else None):
+            if stale is not None:
+                stale.unlink(missing_ok=True)  # a report left by an earlier run must never be read as this one's
         code = pytest.main(pytest_args(request, report_path, Path(tmp)))
         if not report_path.exists() or report_path.stat().st_size == 0:
             raise MetroE2EError(
@@ -159,7 +162,10 @@ def run(request: CheckRequest) -> Outcome:
         )
     if code == pytest.ExitCode.USAGE_ERROR:
         return Outcome(ConfigError.exit_code, report, "stopped with a usage error")
-    return Outcome(exit_code(results, strict=request.strict), report)
+    verdict_code = exit_code(results, strict=request.strict)
+    if code == pytest.ExitCode.TESTS_FAILED and verdict_code == 0:  # something outside the clauses broke (cleanup)
+        return Outcome(1, report, "had an error outside the clauses (see the output above)")
+    return Outcome(verdict_code, report)
 
 
 def write_not_run(request: CheckRequest, target: str, error: MetroE2EError) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,9 +32,31 @@ LOG_TAIL = 20
 STOP_GRACE_S = 5.0
 
 
+PORTS_BELOW_EPHEMERAL = (20000, 32767)  # where the stack's services listen when the ephemeral range starts above
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the kernel's ephemeral range.
+
+    A port the kernel hands out for port 0 comes from the ephemeral range, from which every outgoing connection
+    also takes its local port: between choosing it and the service binding it, a client socket can take it
+    ("Address already in use"). Ports below that range are only ever taken by an explicit bind.
+    """
+    low, high = PORTS_BELOW_EPHEMERAL
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        high = min(high, ephemeral_low - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200 if high > low else 0):
+        port = random.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no room below the ephemeral range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -36,6 +36,7 @@ class FakeKfp:
         self.polls_before_end = polls_before_end
         self.hang = hang
         self.pipelines: dict[str, dict] = {}
+        self.experiments: dict[str, dict] = {}
         self.runs: dict[str, dict] = {}
         self.calls: list[str] = []
         self.polls: dict[str, int] = {}
@@ -128,12 +129,22 @@ class FakeKfp:
         if m and method == "DELETE":
             self.pipelines.pop(m.group(1), None)
             return 200, {}
+        if path == f"{api}/pipelines" and method == "GET":  # kfp.Client.get_pipeline_id: filtered by display_name
+            wanted = _display_name_filter(raw_path)
+            found = [p for p in self.pipelines.values() if wanted is None or p["display_name"] == wanted]
+            listed = [{"pipeline_id": p["pipeline_id"], "display_name": p["display_name"]} for p in found]
+            return 200, {"pipelines": listed, "total_size": len(listed)}
         if path == f"{api}/experiments" and method == "GET":
-            return 200, {"experiments": [], "total_size": 0}
+            wanted = _display_name_filter(raw_path)
+            found = [e for e in self.experiments.values() if wanted is None or e["display_name"] == wanted]
+            return 200, {"experiments": found, "total_size": len(found)}
         if path == f"{api}/experiments" and method == "POST":
-            return 200, {"experiment_id": uuid.uuid4().hex, "display_name": json.loads(body).get("display_name")}
+            experiment = {"experiment_id": uuid.uuid4().hex, "display_name": json.loads(body).get("display_name")}
+            self.experiments[experiment["experiment_id"]] = experiment
+            return 200, experiment
         m = re.fullmatch(rf"{api}/experiments/([^/]+)", path)
         if m and method == "DELETE":
+            self.experiments.pop(m.group(1), None)
             return 200, {}
         if path == f"{api}/runs" and method == "POST":
             rid = uuid.uuid4().hex
@@ -183,6 +194,17 @@ class FakeKfp:
             tasks.append({"display_name": "train-model", "state": "CANCELED"})
         run["run_details"] = {"task_details": tasks}
         return run
+
+
+def _display_name_filter(raw_path: str) -> str | None:
+    """The display name a ``filter`` query parameter asks for (the EQUALS predicate kfp.Client sends)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    text = parse_qs(urlsplit(raw_path).query).get("filter", [None])[0]
+    if not text:
+        return None
+    predicates = json.loads(text).get("predicates", [])
+    return next((p.get("stringValue") for p in predicates if p.get("key") == "display_name"), None)
 
 
 def _uploaded_file(body: bytes, content_type: str) -> str:

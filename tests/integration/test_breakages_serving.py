@@ -110,7 +110,10 @@ def test_a_promotion_readers_cannot_see_in_progress_fails_prm_2(metro_seeded_sta
     fault = Fault(path=r"^/ml-models/\.metro-e2e-staging/[^/]+\.journal\.json$", status=200, methods=("PUT",))
     code, report, _ = _promote_check(metro_seeded_stack, tmp_path, fault)
     assert code == 1
-    expect_outcome(report, {"PRM-2": r"got after copying .* the loader loaded them"})
+    expect_outcome(
+        report,
+        {"PRM-2": r"got after copying .* with nothing marking the promotion as under way: a reader would load the mix"},
+    )
 
 
 # -- SRV ---------------------------------------------------------------------------------------------------------------

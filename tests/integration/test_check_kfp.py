@@ -42,7 +42,8 @@ def test_kfp_clauses_pass_with_a_backend_that_runs_the_pipeline(tmp_path_factory
     assert code == 0, out[-3000:]
     assert [v[c] for c in ("KFP-1", "KFP-2", "KFP-3", "KFP-4")] == ["passed"] * 4, report["clauses"]
     assert "tagged with KFP run" in detail(report, "KFP-4")
-    assert fake.pipelines == {}, "the uploaded pipeline is deleted at the end"
+    assert fake.pipelines == {} and fake.experiments == {}, "the uploaded pipeline and the experiment are deleted"
+    assert report["leftovers"] == []
     assert any(c.startswith("DELETE /apis/v2beta1/experiments/") for c in fake.calls)
     assert report["versions"]["kfp_backend"] == "fake"
 

@@ -121,7 +121,12 @@ def test_fault_mid_run_fails_the_component_first_and_blocks_its_dependents(
     assert verdicts[first]["duration_s"] <= verdicts[first]["budget_s"], verdicts[first]
     # the detail says what happened in words a user acts on: a timeout names its setting; a dead service is a
     # refused connection (gateway) or the gateway's 502 / "not answering" (a service behind it)
-    cue = r"METRO_READ_TIMEOUT" if how == "frozen" else r"(HTTP|answered) 502|connection refused|not answering"
+    # (a gateway killed while a request is in flight closes that connection without an answer)
+    cue = (
+        r"METRO_READ_TIMEOUT"
+        if how == "frozen"
+        else r"(HTTP|answered) 502|connection refused|not answering|closed without an answer"
+    )
     assert re.search(cue, verdicts[first]["detail"]), verdicts[first]["detail"]
     for dep in _dependents(first):
         assert verdicts[dep]["verdict"] in ("blocked", "skipped"), (dep, verdicts[dep])

@@ -45,7 +45,7 @@ def test_two_checks_at_once_do_not_collide(metro_seeded_stack, tmp_path):
 
 
 def test_no_secret_value_appears_in_any_output(metro_seeded_stack, tmp_path):
-    secret = "s3cr3t-Only-For-This-Test-41"  # moto ignores the secret; the gateway checks the key id
+    secret = "s3cr3t-Only-For-This-Test-41"  # not the stack's: S3-1 fails, and the failure paths must not leak it
     evidence, junit = tmp_path / "evidence", tmp_path / "junit.xml"
     code, report, out = check(
         tmp_path,
@@ -59,7 +59,7 @@ def test_no_secret_value_appears_in_any_output(metro_seeded_stack, tmp_path):
         str(junit),
         env={"METRO_S3_SECRET_KEY": secret},
     )
-    assert code == 0, out[-2000:]
+    assert code == 1 and "SignatureDoesNotMatch" in next(c["detail"] for c in report["clauses"] if c["id"] == "S3-1")
     texts = [out, json.dumps(report), junit.read_text()]
     texts += [p.read_text(errors="replace") for p in evidence.rglob("*") if p.is_file()]
     texts += [p.read_text(errors="replace") for p in metro_seeded_stack.log_dir.glob("*.log")]

@@ -137,13 +137,13 @@ def test_stack_cli_up_status_down(tmp_path, capsys):
             for svc in json.loads(Path(Path(state).read_text()).read_text())["services"].values()
             if svc.get("pid")
         ]
-        assert len(pids) == 3  # s3, mlflow, gateway; serving is crash-looping
+        assert len(pids) == 4  # s3, the SigV4 check, mlflow, gateway; serving is crash-looping
     finally:
         assert cli.main(["stack", "down", "--state", state]) == 0
     for pid in pids:  # no orphans: every process group is gone
         with pytest.raises(ProcessLookupError):
             os.killpg(pid, 0)
-    assert "stopped gateway, mlflow, s3" in capsys.readouterr().out  # serving was crash-looping: no process
+    assert "stopped gateway, sigv4, mlflow, s3" in capsys.readouterr().out  # serving crash-looped: no process
     with pytest.raises(requests.ConnectionError):
         requests.get(gateway + "/pipeline", timeout=5)
     assert cli.main(["stack", "status", "--state", state]) == StackError.exit_code

@@ -263,3 +263,50 @@ def test_every_breakage_test_is_named_in_the_catalogue(collected_node_ids):
     assert orphans <= {"tests/integration/test_breakages_gateway_s3.py::test_dataset_still_there_after_the_module"}, (
         orphans
     )
+
+
+def test_a_report_left_by_an_earlier_run_is_never_read_as_this_ones(tmp_path, monkeypatch):
+    from metro_e2e.conformance import runner
+    from metro_e2e.errors import MetroE2EError
+
+    stale = tmp_path / "report.json"
+    stale.write_text(json.dumps({"clauses": [{"id": "GW-1", "verdict": "passed"}]}))
+    monkeypatch.setattr(pytest, "main", lambda args: pytest.ExitCode.USAGE_ERROR)  # a session that wrote nothing
+    with pytest.raises(MetroE2EError, match="ended before any clause ran"):
+        runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(stale)))
+    assert not stale.exists()
+
+
+def test_junit_names_every_clause_once_with_error_for_no_verdict(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from metro_e2e.conformance.report import complete_junit
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite name="pytest" tests="3">'
+        '<testcase name="test_gw_1_gateway_answers"><properties><property name="clause" value="GW-1"/>'
+        '<property name="verdict" value="passed"/></properties></testcase>'
+        '<testcase name="test_s3_1_signed_list_buckets"><properties><property name="clause" value="S3-1"/>'
+        '<property name="verdict" value="error"/></properties><failure message="crashed"/></testcase>'
+        '<testcase name="test_s3_2_platform_buckets_exist" time="0.1"/>'  # pytest's entry for an interrupted test
+        "</testsuite></testsuites>"
+    )
+    report = {
+        "clauses": [
+            {
+                "id": c.id,
+                "verdict": {"GW-1": "passed", "S3-1": "error"}.get(c.id, "error"),
+                "detail": "d",
+                "level": c.level,
+            }
+            for c in CLAUSES
+        ]
+    }
+    complete_junit(report, junit)
+    suite = ET.parse(junit).getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    clauses = [next(p.get("value") for p in c.iter("property") if p.get("name") == "clause") for c in cases]
+    assert sorted(clauses) == sorted(c.id for c in CLAUSES)  # once each
+    assert sum(1 for c in cases if c.find("error") is not None) == len(CLAUSES) - 1 == int(suite.get("errors"))
+    assert suite.get("tests") == str(len(CLAUSES)) and suite.get("failures") == "0"

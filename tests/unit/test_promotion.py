@@ -281,3 +281,21 @@ def test_a_held_signal_does_not_hide_the_error_that_ended_the_swap(monkeypatch, 
     err = capfd.readouterr().err
     assert "SIGTERM received during a test swap" in err and "injected: the swap failed half-way" in err
     assert delivered == [signal.SIGTERM]
+
+
+def test_an_interrupt_held_during_a_swap_outranks_a_budget_alarm():
+    """SIGALRM (a check's time budget) and then SIGINT arrive during one swap: Ctrl-C wins, so the run stops."""
+    import signal
+
+    from metro_e2e import promotion
+
+    alarms = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: alarms.append("alarm"))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with promotion._signals_held("a test swap"):
+                signal.raise_signal(signal.SIGALRM)
+                signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert alarms == []
