@@ -26,7 +26,7 @@ from boto3.s3.transfer import TransferConfig
 from metro_e2e import data, promotion, registry, serving, training
 from metro_e2e._http import why_no_answer
 from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
-from metro_e2e.conformance.context import ClauseFailed, RunContext, Undecided
+from metro_e2e.conformance.context import NAMESPACE_ROOT, ClauseFailed, RunContext, Undecided
 from metro_e2e.errors import MetroE2EError
 from metro_e2e.storage import Storage
 
@@ -195,15 +195,14 @@ def _samples(storage, bucket: str, latest_prefix: str) -> list[tuple[str, str]]:
     """(prefix, an existing key under it) for the bucket's top level, each of its first top-level prefixes, and
     ``latest/``; a bucket with no object gives a key that does not exist (an open bucket answers NoSuchKey)."""
     top_keys, prefixes = storage.top_level(bucket)
-    wanted = list(
-        dict.fromkeys([*prefixes[:MAX_SAMPLED_PREFIXES], *([latest_prefix] if latest_prefix in prefixes else [])])
-    )
+    own = (NAMESPACE_ROOT, promotion.STAGING_ROOT)  # the suite's transient objects: what runs left there varies
+    wanted = list(dict.fromkeys([*[p for p in prefixes if p not in own][:MAX_SAMPLED_PREFIXES], latest_prefix]))
     samples = [("", top_keys[0])] if top_keys else []
     for prefix in wanted:
         key = storage.first_key(bucket, prefix)
         if key:
             samples.append((prefix, key))
-    return samples or [("", "metro-e2e/s3-4/absent")]
+    return samples or [("", NAMESPACE_ROOT + "s3-4/absent")]
 
 
 def check_s3_5(ctx: RunContext) -> str:

@@ -28,6 +28,7 @@ from metro_e2e.config import MetroConfig
 
 log = logging.getLogger(__name__)
 
+NAMESPACE_ROOT = "metro-e2e/"  # every run's objects live under <root><run id>/ (CONTRACT.md: the run's namespace)
 DEFAULT_LATENCY_BUDGET_MS = 250.0
 DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
 
@@ -112,7 +113,7 @@ class RunContext:
 
     @property
     def namespace(self) -> str:
-        return f"metro-e2e/{self.run_id}/"
+        return f"{NAMESPACE_ROOT}{self.run_id}/"
 
     @property
     def name(self) -> str:

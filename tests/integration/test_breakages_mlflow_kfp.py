@@ -23,14 +23,18 @@ def _check(stack, tmp_path, *args, faults=(), env=None):
         return check(tmp_path, "--url", stack.gateway_url, "--skip", "KFP", *args, env=env)
 
 
-def test_mlflow3_without_allowed_hosts_fails_mlf_1(tmp_path_factory, tmp_path):
+def _own_stack(tmp_path_factory, **options):
+    """A stack of its own, for a breakage that is a way of starting the platform."""
     from metro_e2e.stack import LocalStack, StackOptions
 
     from .conftest import _require_nginx
 
     _require_nginx()
-    options = StackOptions(mlflow_server="3.x-no-allowed-hosts", run_dir=tmp_path_factory.mktemp("no-hosts"))
-    with LocalStack(options) as stack:
+    return LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("own-stack"), **options))
+
+
+def test_mlflow3_without_allowed_hosts_fails_mlf_1(tmp_path_factory, tmp_path):
+    with _own_stack(tmp_path_factory, mlflow_server="3.x-no-allowed-hosts") as stack:
         config, proxy_env = stack.hostname_client()  # the gateway under a DNS name, as on a cluster
         code, report, _ = check(tmp_path, "--url", config.url, "--skip", "KFP", "SRV", "PRM", env=proxy_env)
     assert code == 1
@@ -65,13 +69,7 @@ def test_version_skew_fails_mlf_3_naming_both_versions(metro_seeded_stack, tmp_p
 
 
 def test_artifacts_not_in_s3_fail_mlf_4(tmp_path_factory, tmp_path):
-    from metro_e2e.stack import LocalStack, StackOptions
-
-    from .conftest import _require_nginx
-
-    _require_nginx()
-    options = StackOptions(mlflow_artifact_root="mlflow-artifacts:/", run_dir=tmp_path_factory.mktemp("proxied"))
-    with LocalStack(options) as stack:
+    with _own_stack(tmp_path_factory, mlflow_artifact_root="mlflow-artifacts:/") as stack:
         code, report, _ = check(tmp_path, "--url", stack.gateway_url, "--skip", "KFP", "SRV", "PRM")
     assert code == 1
     expect_outcome(report, {"MLF-4": r"an artifact location under s3://ml-models/; got mlflow-artifacts:/"})

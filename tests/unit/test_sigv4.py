@@ -15,9 +15,8 @@ from metro_e2e.stack import sigv4
 KEY, SECRET = "minio", "minio123"
 
 
-def _signed_requests(secret: str, calls) -> list[tuple[str, str, dict]]:
-    """(method, raw URI, headers) of every request botocore signs for ``calls``, captured before sending."""
-    client = boto3.client(
+def _client(secret: str):
+    return boto3.client(
         "s3",
         endpoint_url="http://metro-gateway.test:8080",
         aws_access_key_id=KEY,
@@ -25,6 +24,11 @@ def _signed_requests(secret: str, calls) -> list[tuple[str, str, dict]]:
         region_name="us-east-1",
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
     )
+
+
+def _signed_requests(secret: str, calls) -> list[tuple[str, str, dict]]:
+    """(method, raw URI, headers) of every request botocore signs for ``calls``, captured before sending."""
+    client = _client(secret)
     seen = []
 
     def capture(request, **kwargs):
@@ -83,17 +87,25 @@ def test_unsigned_and_tampered_requests_are_refused():
     ("secret", "expires", "want"), [(SECRET, 3600, "ok"), ("wrong", 3600, "SignatureDoesNotMatch")]
 )
 def test_presigned_urls_are_verified(secret, expires, want):
-    client = boto3.client(
-        "s3",
-        endpoint_url="http://metro-gateway.test:8080",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-    url = client.generate_presigned_url(
+    url = _client(secret).generate_presigned_url(
         "get_object", Params={"Bucket": "ml-models", "Key": "latest/MLmodel"}, ExpiresIn=expires
     )
     parts = urlsplit(url)
     got = sigv4.verify("GET", f"{parts.path}?{parts.query}", {"Host": parts.netloc}, access_key=KEY, secret_key=SECRET)
     assert got == want
+
+
+def test_an_expired_presigned_url_is_refused(monkeypatch):
+    from datetime import datetime, timedelta
+
+    url = _client(SECRET).generate_presigned_url("get_object", Params={"Bucket": "ml-models", "Key": "k"}, ExpiresIn=60)
+    parts = urlsplit(url)
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + timedelta(seconds=120)
+
+    monkeypatch.setattr(sigv4, "datetime", Later)
+    got = sigv4.verify("GET", f"{parts.path}?{parts.query}", {"Host": parts.netloc}, access_key=KEY, secret_key=SECRET)
+    assert got == "AccessDenied"
