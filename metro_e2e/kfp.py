@@ -199,8 +199,10 @@ class Kfp:
         """The id of the experiment called ``name``, or None when there is none."""
         client = self.client()
         found = self._call("find the experiment", client.list_experiments, filter=_name_filter(name))
-        experiments = getattr(found, "experiments", None) or []
-        return experiments[0].experiment_id if experiments else None
+        named = [e for e in getattr(found, "experiments", None) or [] if getattr(e, "display_name", None) == name]
+        if len(named) > 1:
+            raise KfpError(f"{len(named)} KFP experiments are called {name!r}; not deleting any")
+        return named[0].experiment_id if named else None
 
     def delete_experiment(self, experiment_id: str) -> None:
         self._call("delete the experiment", self.client().delete_experiment, experiment_id)

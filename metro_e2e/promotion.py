@@ -330,6 +330,15 @@ def _forget(storage: Storage, bucket: str, journal: dict) -> None:
     storage.delete_prefix(bucket, journal["staging"])
 
 
+def discard(storage: Storage, *, bucket: str, latest_prefix: str, name: str) -> int:
+    """Drop the journals and staged copies of ``name``'s promotions into ``latest_prefix``: for a caller that has
+    just put back what ``latest/`` held before them (promote mode's restore). Returns how many were dropped."""
+    dropped = [j for j in journals(storage, bucket=bucket, latest_prefix=latest_prefix) if j.get("name") == name]
+    for journal in dropped:
+        _forget(storage, bucket, journal)
+    return len(dropped)
+
+
 def _collect_superseded(storage: Storage, bucket: str, latest_prefix: str, *, before: str) -> None:
     """Best effort: drop journals (and staged copies) that a later promotion superseded, once they are old enough
     that they cannot belong to a promotion still running."""

@@ -242,7 +242,14 @@ def metro_run(request: pytest.FixtureRequest, metro_config):
 
 
 def _everything_created(ctx) -> str:
-    return f"s3://*/{ctx.namespace}, MLflow experiments and models {ctx.name}*, KFP pipelines {ctx.name}*"
+    text = f"s3://*/{ctx.namespace}, MLflow experiments and models {ctx.name}*, KFP pipelines {ctx.name}*"
+    if ctx.results.get("previous_latest") and ctx.results.get("promoting"):
+        backup = ctx.results["previous_latest"][0]
+        text += (
+            f"; latest/ may still hold the check's model: what it held before is at "
+            f"s3://{ctx.config.models_bucket}/{backup} (do not delete it before putting it back)"
+        )
+    return text
 
 
 def _stop_local_stack(stack, run: MetroRun) -> None:

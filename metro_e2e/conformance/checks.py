@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import statistics
 import tempfile
@@ -30,6 +31,7 @@ from metro_e2e.conformance.context import NAMESPACE_ROOT, ClauseFailed, RunConte
 from metro_e2e.errors import MetroE2EError
 from metro_e2e.storage import Storage
 
+log = logging.getLogger(__name__)
 MULTIPART_BYTES = 8 * 1024 * 1024 + 17
 IRIS_COLUMNS = list(data.FEATURES)
 
@@ -188,7 +190,7 @@ def check_s3_4(ctx: RunContext) -> str:
     return f"S3 denied all {len(probed)} anonymous requests (lists and reads of existing objects){missing}"
 
 
-MAX_SAMPLED_PREFIXES = 10
+MAX_SAMPLED_PREFIXES = 50  # and latest/ always: where a policy for a credential-less serving pod would point
 
 
 def _samples(storage, bucket: str, latest_prefix: str) -> list[tuple[str, str]]:
@@ -196,7 +198,10 @@ def _samples(storage, bucket: str, latest_prefix: str) -> list[tuple[str, str]]:
     ``latest/``; a bucket with no object gives a key that does not exist (an open bucket answers NoSuchKey)."""
     top_keys, prefixes = storage.top_level(bucket)
     own = (NAMESPACE_ROOT, promotion.STAGING_ROOT)  # the suite's transient objects: what runs left there varies
-    wanted = list(dict.fromkeys([*[p for p in prefixes if p not in own][:MAX_SAMPLED_PREFIXES], latest_prefix]))
+    theirs = [p for p in prefixes if p not in own]
+    if len(theirs) > MAX_SAMPLED_PREFIXES:
+        log.info("S3-4 samples %d of %d top-level prefixes of %s", MAX_SAMPLED_PREFIXES, len(theirs), bucket)
+    wanted = list(dict.fromkeys([*theirs[:MAX_SAMPLED_PREFIXES], latest_prefix]))
     samples = [("", top_keys[0])] if top_keys else []
     for prefix in wanted:
         key = storage.first_key(bucket, prefix)
@@ -522,7 +527,7 @@ def check_prm_2(ctx: RunContext) -> str:
     try:
         old = _latest_etags(ctx)
         previous = _back_up_latest(ctx, storage)
-        ctx.results["promoted"] = (config, result)  # before: the run puts latest/ back whatever happens next
+        ctx.results["promoting"] = config.model_name  # before: the run puts latest/ back whatever happens next
         done = promotion.promote_location(
             storage, where, config=cfg, observe=lambda step: moments.append(_read_latest(ctx, step))
         )
@@ -560,6 +565,7 @@ def check_prm_2(ctx: RunContext) -> str:
             "a reader would load while that happens, and a marker recording it",
             "; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if len(problems) > 4 else ""),
         )
+    ctx.results["promoted"] = (config, result)  # what SRV-5 restarts serving for
     flagged = sum(1 for m in moments if m.in_progress and not _whole(m.files, old, new))
     kept = (
         f"; the previous latest/ ({previous[1].get('name')} v{previous[1].get('version')}) is put back when the run ends"
@@ -587,11 +593,14 @@ def _latest_etags(ctx: RunContext) -> dict[str, str]:
     """relative path -> ETag of every object in ``latest/`` but the marker (one listing, nothing downloaded)."""
     cfg = ctx.config
     marker = cfg.latest_prefix + promotion.MARKER_NAME
-    return {
+    etags = {
         o.key[len(cfg.latest_prefix) :]: o.etag
         for o in ctx.storage.list_objects(cfg.models_bucket, cfg.latest_prefix)
         if o.key != marker
     }
+    if any(not etag for etag in etags.values()):  # names alone cannot tell old files from new ones
+        raise Undecided(f"S3 lists objects in s3://{cfg.models_bucket}/{cfg.latest_prefix} without ETags")
+    return etags
 
 
 def _read_latest(ctx: RunContext, step: str) -> Moment:
@@ -639,7 +648,7 @@ def _back_up_latest(ctx: RunContext, storage: Storage) -> tuple[str, dict] | Non
         "version": marker.get("version", "unknown"),
         "source_uri": marker.get("source_uri", f"s3://{cfg.models_bucket}/{cfg.latest_prefix}"),
     }
-    ctx.results["previous_latest"] = (backup, record)
+    ctx.results["previous_latest"] = (backup, record, marker or None)
     return backup, record
 
 
@@ -825,8 +834,8 @@ def _distinguishable_version(ctx: RunContext, config, result, *, served: list):
         try:
             trained = training.train(config, parts, lineage=ctx.run_id)  # the same fit, logged and registered
             where = registry.locate_version(config, config.model_name, trained.version)
-            ctx.results["promoted"] = (config, trained)  # before: the run puts latest/ back whatever happens next
             promotion.promote_location(ctx.storage, where, config=ctx.config)
+            ctx.results["promoted"] = (config, trained)
         except MetroE2EError as exc:
             raise _fail_from(exc, "a second version, distinguishable from the served model, to be promoted") from None
         return config, trained, [int(p) for p in _load_latest(ctx).predict(rows).tolist()]

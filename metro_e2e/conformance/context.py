@@ -160,35 +160,40 @@ class RunContext:
 def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
     """Promote mode: put back what ``latest/`` held before PRM-2 (and serve it again if SRV-5 restarted serving).
 
-    Returns what to report, and the backup prefix to keep when it could not be put back.
+    ``latest/`` is put back when it holds the check's model or a promotion of it that did not finish; it is left
+    alone when the check never changed it, or when someone else promoted since (then the copy is kept and named).
+    Returns what to report, and the backup prefix to keep.
     """
     from metro_e2e import promotion
     from metro_e2e.errors import MetroE2EError
 
-    # "promoted" is recorded before a promotion starts: the marker below says whether it finished
-    previous, promoted = ctx.results.get("previous_latest"), ctx.results.get("promoted")
-    if not previous or not promoted:
-        return [], None  # latest/ was empty before, or nothing was promoted
-    backup, record = previous
-    cfg = ctx.config
+    previous, name = ctx.results.get("previous_latest"), ctx.results.get("promoting")
+    if not previous or not name:
+        return [], None  # latest/ was empty before (PRM-2 says so), or no promotion started
+    backup, record, before = previous
+    cfg, storage = ctx.config, ctx.storage
     where = f"s3://{cfg.models_bucket}/{cfg.latest_prefix}"
     what = f"{record['name']} v{record['version']}"
-    config, result = promoted
+    kept = f"its copy is kept at s3://{cfg.models_bucket}/{backup}"
     try:
-        marker = promotion.read_marker(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
-        if (marker or {}).get("name") != config.model_name or str((marker or {}).get("version")) != str(result.version):
+        marker = promotion.read_marker(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
+        unfinished = promotion.pending(
+            storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, marker=marker
+        )
+        ours = (marker or {}).get("name") == name or any(j.get("name") == name for j in unfinished)
+        if not ours:
+            if marker == before:
+                return [], None  # the check's promotion failed before it changed latest/
             return [
-                f"{where} does not hold the check's model at the end (someone else promoted, or the check's promotion "
-                f"did not finish): {what} was not put back; its copy is kept at s3://{cfg.models_bucket}/{backup}"
+                f"{where} holds {(marker or {}).get('name')} v{(marker or {}).get('version')} at the end, not the "
+                f"check's model (someone else promoted during the run): {what} was not put back; {kept}"
             ], backup
         promotion.copy_to_latest(
-            ctx.storage, bucket=cfg.models_bucket, source_prefix=backup, latest_prefix=cfg.latest_prefix, record=record
+            storage, bucket=cfg.models_bucket, source_prefix=backup, latest_prefix=cfg.latest_prefix, record=record
         )
+        promotion.discard(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, name=name)
     except MetroE2EError as exc:
-        return [
-            f"{where} still holds the check's model: putting {what} back failed ({exc.message}); "
-            f"its copy is kept at s3://{cfg.models_bucket}/{backup}"
-        ], backup
+        return [f"{where} may still hold the check's model: putting {what} back failed ({exc.message}); {kept}"], backup
     if ctx.results.get("serving_restarted"):
         try:
             ctx.restart_serving()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
-from metro_e2e.conformance.engine import VERDICTS, ClauseResult, exit_code
+from metro_e2e.conformance.engine import ERROR, FAILED, VERDICTS, ClauseResult, exit_code
 from metro_e2e.errors import ConfigError, MetroE2EError
 
 SUITE = "metro_e2e.conformance.suite"
@@ -163,7 +163,8 @@ def run(request: CheckRequest) -> Outcome:
     if code == pytest.ExitCode.USAGE_ERROR:
         return Outcome(ConfigError.exit_code, report, "stopped with a usage error")
     verdict_code = exit_code(results, strict=request.strict)
-    if code == pytest.ExitCode.TESTS_FAILED and verdict_code == 0:  # something outside the clauses broke (cleanup)
+    explained = any(r.verdict in (FAILED, ERROR) for r in results)  # a clause's own failure (advisory ones too)
+    if code == pytest.ExitCode.TESTS_FAILED and not explained:  # something outside the clauses broke (teardown)
         return Outcome(1, report, "had an error outside the clauses (see the output above)")
     return Outcome(verdict_code, report)
 

@@ -32,33 +32,40 @@ LOG_TAIL = 20
 STOP_GRACE_S = 5.0
 
 
-PORTS_BELOW_EPHEMERAL = (20000, 32767)  # where the stack's services listen when the ephemeral range starts above
+STACK_PORTS = (20000, 29999)  # below the usual ephemeral range (32768+) and Kubernetes' NodePorts (30000-32767)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the kernel's ephemeral range.
+def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the kernel's ephemeral range, and not in
+    ``taken`` (ports already chosen for other services of the same stack).
 
     A port the kernel hands out for port 0 comes from the ephemeral range, from which every outgoing connection
     also takes its local port: between choosing it and the service binding it, a client socket can take it
     ("Address already in use"). Ports below that range are only ever taken by an explicit bind.
     """
-    low, high = PORTS_BELOW_EPHEMERAL
+    low, high = STACK_PORTS
     try:
         ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-        high = min(high, ephemeral_low - 1)
     except (OSError, ValueError, IndexError):
-        pass
+        ephemeral_low = 32768
+    if ephemeral_low <= low:  # an unusual kernel setting: choose below it, still above the privileged ports
+        low, high = 1024, ephemeral_low - 1
+    high = min(high, ephemeral_low - 1)
     for _ in range(200 if high > low else 0):
         port = random.randint(low, high)
+        if port in taken:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    with socket.socket() as s:  # no room below the ephemeral range: let the kernel choose
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:  # no room below the ephemeral range: let the kernel choose
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            if (port := s.getsockname()[1]) not in taken:
+                return port
 
 
 def log_tail(path: Path | None, lines: int = LOG_TAIL) -> str:

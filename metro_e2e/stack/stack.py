@@ -62,7 +62,9 @@ class LocalStack:
         self.profile = mlflow_server.PROFILES[self.options.mlflow_server]
         self.run_dir = Path(self.options.run_dir or tempfile.mkdtemp(prefix="metro-stack-"))
         self.log_dir = self.run_dir / "logs"
-        self.ports = {name: free_port() for name in ("gateway", "s3", "mlflow", "serving", "sigv4")}
+        self.ports: dict[str, int] = {}
+        for name in ("gateway", "s3", "mlflow", "serving", "sigv4"):
+            self.ports[name] = free_port(taken=set(self.ports.values()))
         self.gateway_url = f"http://127.0.0.1:{self.ports['gateway']}"
         self.s3_choice = s3.choose_backend(self.options.s3)
         self.services: dict[str, object] = {}

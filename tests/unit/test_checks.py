@@ -592,3 +592,18 @@ def test_srv_5_does_not_pass_a_noop_restart_after_a_failed_request_before_it(ser
     ctx.options.restart_serving = lambda: "restarted"
     result = run(ctx, "SRV-5")
     assert result.verdict == "failed" and "predictions still differ" in result.detail
+
+
+def test_prm_2_cannot_decide_when_s3_lists_no_etags(promoted_platform, monkeypatch):
+    """Without ETags the moments of the swap cannot be told apart by content: never a pass on names alone."""
+    from metro_e2e import storage as storage_module
+
+    listed = storage_module.Storage.list_objects
+
+    def without_etags(self, bucket, prefix):
+        for info in listed(self, bucket, prefix):
+            yield storage_module.ObjectInfo(info.key, info.size, "")
+
+    monkeypatch.setattr(storage_module.Storage, "list_objects", without_etags)
+    result = run(promoted_platform, "PRM-2")
+    assert result.verdict == "error" and "without ETags" in result.detail

@@ -160,10 +160,9 @@ def test_every_clause_has_a_check_and_a_test():
     assert claimed == set(BY_ID)
 
 
-def _promote_mode_run(config, storage):
-    """A run whose PRM-2 replaced latest/ (v1, backed up in its namespace) with the check's model (v9)."""
-    from types import SimpleNamespace
-
+def _promote_mode_run(config, storage, *, promote: bool = True):
+    """A run whose PRM-2 backed up latest/ (iris-model v1) in its namespace and, with ``promote``, replaced it
+    with the check's model (v9)."""
     from metro_e2e import promotion
     from metro_e2e.conformance.context import RunContext
 
@@ -173,13 +172,80 @@ def _promote_mode_run(config, storage):
         storage.put_bytes("ml-models", prefix + "model.pkl", body)
     old = {"name": "iris-model", "version": "1", "source_uri": "s3://ml-models/old/"}
     promotion.copy_to_latest(storage, bucket="ml-models", source_prefix="old/", latest_prefix="latest/", record=old)
+    before = promotion.read_marker(storage, bucket="ml-models", latest_prefix="latest/")
+    ctx.created["s3"].append(("ml-models", ctx.namespace))
     for rel in ("MLmodel", "model.pkl"):
         storage.copy("ml-models", "latest/" + rel, ctx.namespace + "previous-latest/" + rel)
-    mine = {"name": ctx.name, "version": "9", "source_uri": "s3://ml-models/check/"}
-    promotion.copy_to_latest(storage, bucket="ml-models", source_prefix="check/", latest_prefix="latest/", record=mine)
-    ctx.results["previous_latest"] = (ctx.namespace + "previous-latest/", old)
-    ctx.results["promoted"] = (SimpleNamespace(model_name=ctx.name), SimpleNamespace(version="9"))
+    ctx.results["previous_latest"] = (ctx.namespace + "previous-latest/", old, before)
+    ctx.results["promoting"] = ctx.name
+    if promote:
+        mine = {"name": ctx.name, "version": "9", "source_uri": "s3://ml-models/check/"}
+        promotion.copy_to_latest(
+            storage, bucket="ml-models", source_prefix="check/", latest_prefix="latest/", record=mine
+        )
     return ctx
+
+
+def _latest(storage) -> tuple[dict, bytes]:
+    from metro_e2e import promotion
+
+    marker = promotion.read_marker(storage, bucket="ml-models", latest_prefix="latest/")
+    return marker, storage.get_bytes("ml-models", "latest/model.pkl")
+
+
+def test_cleanup_puts_the_previous_latest_back_and_removes_the_backup(metro_unit_platform):
+    from metro_e2e.conformance.context import cleanup
+    from metro_e2e.storage import Storage
+
+    storage = Storage(metro_unit_platform)
+    ctx = _promote_mode_run(metro_unit_platform, storage)
+    assert cleanup(ctx) == []
+    marker, body = _latest(storage)
+    assert (marker["name"], marker["version"], body) == ("iris-model", "1", b"v1")
+    assert storage.list_keys("ml-models", ctx.namespace) == []
+
+
+def test_cleanup_leaves_latest_and_drops_the_backup_when_the_promotion_never_changed_it(metro_unit_platform):
+    """The check's promotion failed before its swap (latest/ not writable, a staging error): nothing to undo."""
+    from metro_e2e.conformance.context import cleanup
+    from metro_e2e.storage import Storage
+
+    storage = Storage(metro_unit_platform)
+    ctx = _promote_mode_run(metro_unit_platform, storage, promote=False)
+    assert cleanup(ctx) == []
+    assert _latest(storage)[0]["version"] == "1" and storage.list_keys("ml-models", ctx.namespace) == []
+
+
+def test_cleanup_undoes_a_promotion_of_the_checks_model_that_did_not_finish(metro_unit_platform, monkeypatch):
+    """SRV-5's second promotion dies in the middle of its swap: latest/ holds a mix and the check's journal; the
+    run puts the previous model back and drops its own journal and staged copy."""
+    from metro_e2e import promotion
+    from metro_e2e.conformance.context import cleanup
+    from metro_e2e.storage import Storage
+
+    storage = Storage(metro_unit_platform)
+    ctx = _promote_mode_run(metro_unit_platform, storage)
+    storage.put_bytes("ml-models", "check2/MLmodel", b"flavors: {v: 10}")
+    storage.put_bytes("ml-models", "check2/model.pkl", b"v10")
+    real_copy = storage.copy
+
+    def dies_after_the_first_copy(bucket, src, dst):
+        real_copy(bucket, src, dst)
+        if dst.startswith("latest/"):
+            raise KeyboardInterrupt("killed mid-swap")
+
+    monkeypatch.setattr(storage, "copy", dies_after_the_first_copy)
+    second = {"name": ctx.name, "version": "10", "source_uri": "s3://ml-models/check2/"}
+    with pytest.raises(KeyboardInterrupt):
+        promotion.copy_to_latest(
+            storage, bucket="ml-models", source_prefix="check2/", latest_prefix="latest/", record=second
+        )
+    monkeypatch.setattr(storage, "copy", real_copy)
+    assert promotion.pending(storage, bucket="ml-models", latest_prefix="latest/", marker=_latest(storage)[0])
+    assert cleanup(ctx) == []
+    marker, body = _latest(storage)
+    assert (marker["name"], marker["version"], body) == ("iris-model", "1", b"v1")
+    assert promotion.journals(storage, bucket="ml-models", latest_prefix="latest/") == []
 
 
 def test_cleanup_puts_the_previous_latest_back_only_over_the_checks_own_model(metro_unit_platform):
@@ -194,9 +260,11 @@ def test_cleanup_puts_the_previous_latest_back_only_over_the_checks_own_model(me
     promotion.copy_to_latest(
         storage, bucket="ml-models", source_prefix="other/", latest_prefix="latest/", record=someone
     )
+    backup = ctx.namespace + "previous-latest/"
     leftovers = cleanup(ctx)
-    assert any("someone else promoted" in item for item in leftovers), leftovers
+    assert any("someone else promoted" in item and backup in item for item in leftovers), leftovers
     assert promotion.read_marker(storage, bucket="ml-models", latest_prefix="latest/")["version"] == "2"  # left alone
+    assert sorted(storage.list_keys("ml-models", backup)) == [backup + "MLmodel", backup + "model.pkl"]  # kept
 
 
 def test_cleanup_keeps_the_backup_when_it_cannot_put_it_back(metro_unit_platform, monkeypatch):
@@ -310,3 +378,34 @@ def test_junit_names_every_clause_once_with_error_for_no_verdict(tmp_path):
     assert sorted(clauses) == sorted(c.id for c in CLAUSES)  # once each
     assert sum(1 for c in cases if c.find("error") is not None) == len(CLAUSES) - 1 == int(suite.get("errors"))
     assert suite.get("tests") == str(len(CLAUSES)) and suite.get("failures") == "0"
+
+
+def _fake_session(report: dict, code):
+    """A pytest.main that writes ``report`` where the plugin would and ends with ``code``."""
+
+    def main(args):
+        path = args[args.index("--metro-report-json") + 1]
+        Path(path).write_text(json.dumps(report))
+        return code
+
+    return main
+
+
+@pytest.mark.parametrize(
+    ("advisory", "pytest_code", "exit_code"),
+    [("error", 1, 0), ("passed", 1, 1), ("warned", 0, 0)],  # an advisory error fails pytest, not the gate
+)
+def test_check_exits_by_the_verdicts_unless_something_outside_them_failed(
+    tmp_path, monkeypatch, advisory, pytest_code, exit_code
+):
+    from metro_e2e.conformance import runner
+
+    clauses = [
+        {"id": c.id, "level": c.level, "mode": c.mode, "verdict": advisory if c.id == "SRV-6" else "passed"}
+        | {"detail": "d", "duration_s": 0.0, "budget_s": 1.0}
+        for c in CLAUSES
+    ]
+    monkeypatch.setattr(pytest, "main", _fake_session({"clauses": clauses}, pytest.ExitCode(pytest_code)))
+    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
+    assert outcome.exit_code == exit_code
+    assert (outcome.stopped is not None) == (advisory == "passed" and pytest_code == 1)
