@@ -181,9 +181,9 @@ def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
             storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, marker=marker
         )
         ours = (marker or {}).get("name") == name or any(j.get("name") == name for j in unfinished)
-        if not ours:
-            if marker == before:
-                return [], None  # the check's promotion failed before it changed latest/
+        if not ours and marker == before and _same_files(ctx, cfg.latest_prefix, backup):
+            return [], None  # the check's promotion failed before it changed latest/
+        if not ours and marker != before:
             return [
                 f"{where} holds {(marker or {}).get('name')} v{(marker or {}).get('version')} at the end, not the "
                 f"check's model (someone else promoted during the run): {what} was not put back; {kept}"
@@ -202,6 +202,18 @@ def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
                 f"{where} holds {what} again, but restarting serving failed ({exc}): it still serves the check's model"
             ], None
     return [], None
+
+
+def _same_files(ctx: RunContext, prefix: str, other: str) -> bool:
+    """Whether two prefixes of the models bucket hold the same files (names and ETags; the marker aside)."""
+    from metro_e2e import promotion
+
+    def files(at: str) -> dict[str, str]:
+        listed = ctx.storage.list_objects(ctx.config.models_bucket, at)
+        return {o.key[len(at) :]: o.etag for o in listed if not o.key.endswith(promotion.MARKER_NAME)}
+
+    here = files(prefix)
+    return bool(here) and all(here.values()) and here == files(other)
 
 
 def cleanup(ctx: RunContext) -> list[str]:

@@ -216,6 +216,23 @@ def test_cleanup_leaves_latest_and_drops_the_backup_when_the_promotion_never_cha
     assert _latest(storage)[0]["version"] == "1" and storage.list_keys("ml-models", ctx.namespace) == []
 
 
+def test_cleanup_puts_the_files_back_when_the_checks_marker_write_was_lost(metro_unit_platform):
+    """S3 acknowledged the check's marker and kept the old one: the old marker over the check's files."""
+    import json as json_
+
+    from metro_e2e import promotion
+    from metro_e2e.conformance.context import cleanup
+    from metro_e2e.storage import Storage
+
+    storage = Storage(metro_unit_platform)
+    ctx = _promote_mode_run(metro_unit_platform, storage)
+    before = ctx.results["previous_latest"][2]
+    storage.put_bytes("ml-models", "latest/" + promotion.MARKER_NAME, json_.dumps(before).encode())
+    assert _latest(storage)[1] == b"v9"
+    assert cleanup(ctx) == []
+    assert _latest(storage)[1] == b"v1"
+
+
 def test_cleanup_undoes_a_promotion_of_the_checks_model_that_did_not_finish(metro_unit_platform, monkeypatch):
     """SRV-5's second promotion dies in the middle of its swap: latest/ holds a mix and the check's journal; the
     run puts the previous model back and drops its own journal and staged copy."""
