@@ -347,6 +347,13 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
 _RUN = pytest.StashKey[MetroRun]()
 
 
+def _has_line(entry) -> bool:
+    try:
+        return entry.lineno is not None
+    except TypeError:  # the frame's instruction has no line number
+        return False
+
+
 class _Session:
     """One pytest session's hooks and state (registered per config, so two sessions in one process stay apart)."""
 
@@ -354,10 +361,19 @@ class _Session:
         self.config = config
         self.blocked: list[str] = []
         self.reporter = None
+        self.collected: list[str] = []
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.config.getoption("metro_progress", False):
             self.reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The clauses this session is to run, after deselection: one of them without a verdict at the end means
+        the session did not complete. Not known under xdist (the controller collects nothing; a worker runs only
+        what it is sent)."""
+        if hasattr(self.config, "workerinput"):
+            return
+        self.collected = [m.args[0] for i in session.items if (m := i.get_closest_marker("clause")) and m.args]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Note blocked core clauses (they fail the run, also under xdist); with ``--metro-progress`` print a line."""
@@ -370,6 +386,20 @@ class _Session:
             self.blocked.append(props["clause"])
         if self.reporter is not None:
             self.reporter.write_line(f"  {props['clause']:6} {props['verdict']:8} {props.get('detail', '')[:100]}")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_keyboard_interrupt(self, excinfo):
+        """Python 3.11 can leave a frame of an interrupted traceback with no line number, and pytest's terminal
+        reporter crashes formatting it: such frames are left out of what it shows, so the session still ends as
+        interrupted (exit 130 from ``check``), not as a crash of pytest itself."""
+        excinfo.traceback = excinfo.traceback.filter(_has_line)
+        try:
+            return (yield)
+        except Exception as exc:  # noqa: BLE001 - only the display of where the interrupt landed is lost
+            self.config.get_terminal_writer().line(
+                f"KeyboardInterrupt (pytest could not show where: {type(exc).__name__}: {exc})"
+            )
+            return None
 
     @pytest.hookimpl(trylast=True)  # after the runner's own sessionfinish has torn the session fixtures down
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -384,6 +414,8 @@ class _Session:
         }.get(session.exitstatus)
         if stopped or session.shouldstop or session.shouldfail:
             run.stopped = stopped or f"stopped early ({session.shouldstop or session.shouldfail})"
+        elif any(clause_id not in run.results for clause_id in self.collected):  # whatever pytest's exit says
+            run.stopped = "ended early (pytest did not say why)"
         run.complete()
         path = self.config.getoption("metro_report_json", None)
         if path and run.results:

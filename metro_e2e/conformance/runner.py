@@ -144,10 +144,14 @@ def run(request: CheckRequest) -> Outcome:
         for stale in (report_path, Path(request.junit_xml) if request.junit_xml else None):
             if stale is not None:
                 stale.unlink(missing_ok=True)  # a report left by an earlier run must never be read as this one's
-        code = pytest.main(pytest_args(request, report_path, Path(tmp)))
+        crash = ""
+        try:
+            code = pytest.main(pytest_args(request, report_path, Path(tmp)))
+        except Exception as exc:  # noqa: BLE001 - pytest itself crashed; what its session wrote still counts
+            code, crash = pytest.ExitCode.INTERNAL_ERROR, f" ({type(exc).__name__}: {exc})"
         if not report_path.exists() or report_path.stat().st_size == 0:
             raise MetroE2EError(
-                f"the conformance run ended before any clause ran (pytest exit {int(code)})",
+                f"the conformance run ended before any clause ran (pytest exit {int(code)}){crash}",
                 hint="see the output above; METRO_DEBUG=1 shows more",
             )
         report = json.loads(report_path.read_text())
@@ -158,7 +162,7 @@ def run(request: CheckRequest) -> Outcome:
         return Outcome(INTERRUPTED_EXIT, report, "was interrupted")
     if code == pytest.ExitCode.INTERNAL_ERROR:
         return Outcome(
-            max(1, exit_code(results, strict=request.strict)), report, "stopped with a pytest internal error"
+            max(1, exit_code(results, strict=request.strict)), report, f"stopped with a pytest internal error{crash}"
         )
     if code == pytest.ExitCode.USAGE_ERROR:
         return Outcome(ConfigError.exit_code, report, "stopped with a usage error")

@@ -426,3 +426,29 @@ def test_check_exits_by_the_verdicts_unless_something_outside_them_failed(
     outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert outcome.exit_code == exit_code
     assert (outcome.stopped is not None) == (advisory == "passed" and pytest_code == 1)
+
+
+def test_a_pytest_that_raises_still_ends_the_check_with_its_reports(tmp_path, monkeypatch):
+    """pytest itself can raise out of ``pytest.main`` (a hook crashing while it shows an interrupt): the reports the
+    session wrote still count, and the check says the session did not complete (exit 1, never 0)."""
+    from metro_e2e.conformance import runner
+
+    clauses = [
+        {"id": c.id, "level": c.level, "mode": c.mode, "verdict": "passed", "detail": "d", "duration_s": 0.0}
+        for c in CLAUSES
+    ]
+    write = _fake_session({"clauses": clauses}, pytest.ExitCode.OK)
+
+    def main(args):
+        write(args)
+        raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'")
+
+    monkeypatch.setattr(pytest, "main", main)
+    junit = tmp_path / "junit.xml"
+    outcome = runner.run(
+        runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json"), junit_xml=str(junit))
+    )
+    assert outcome.exit_code == 1
+    assert outcome.stopped == "stopped with a pytest internal error (TypeError: unsupported operand type(s) for -: " \
+        "'NoneType' and 'int')"
+    assert junit.exists()
