@@ -206,13 +206,15 @@ def _check(args: argparse.Namespace) -> int:
     try:  # malformed settings and conflicting options: one sentence before anything runs, and the reports anyway
         config = load_config(cli={"url": args.url}, environ=environ)
         runner.validate(request)
+        if not target:
+            _local_stack_possible()
     except MetroE2EError as exc:
         runner.write_not_run(request, _masked(target) if target else "the local Metro stack", exc)
         raise
     print(f"metro-e2e check: {config.mask(config.url) if target else 'the local Metro stack'}", flush=True)
     try:
         with sigterm_as_interrupt():
-            outcome = runner.run(request)
+            outcome = runner.run(request, mask=config.mask)
     except MetroE2EError as exc:  # the session ended before the plugin could write a report: write one anyway
         runner.write_not_run(request, config.mask(config.url) if target else "the local Metro stack", exc)
         raise
@@ -233,6 +235,23 @@ def _check(args: argparse.Namespace) -> int:
     elif (sentence := runner.diagnosis(report)) is not None:
         print(f"metro-e2e: error: {sentence}", file=sys.stderr)
     return outcome.exit_code
+
+
+def _local_stack_possible() -> None:
+    """Without a URL the check runs against the local stack, whose gateway is nginx: say so before anything runs."""
+    from metro_e2e.errors import ConfigError, StackError
+    from metro_e2e.stack import gateway
+
+    try:
+        gateway.nginx_binary()
+    except StackError:
+        raise ConfigError(
+            "no gateway URL given, and the local Metro stack the check would then start needs nginx, which is not "
+            "installed",
+            setting="url",
+            source="no --url and no METRO_URL",
+            hint=f"pass --url URL (or set METRO_URL) to check a platform, or {gateway.NGINX_INSTALL_HINT}",
+        ) from None
 
 
 def _masked(url: str) -> str:

@@ -14,6 +14,7 @@ subclass carries the process exit code the CLIs use for it::
     +-- ServingError (9)         the model server answered non-2xx (status, error_code, message)
     +-- PipelineError (10)       a pipeline could not be compiled, checked or run (names the task)
     +-- StackError (11)          a local stack service did not start, become ready or stop
+    +-- Interrupted (130)        a run was interrupted (SIGINT/SIGTERM) before it could write its report
 
 Third-party exceptions are wrapped with ``raise ... from exc`` so the cause
 survives for debugging while the user sees one sentence.
@@ -123,3 +124,9 @@ class StackError(MetroE2EError):
     """A local stack service failed to start, become ready or stop (the message names its URL and log)."""
 
     exit_code = 11
+
+
+class Interrupted(MetroE2EError):
+    """A run was interrupted (SIGINT, or SIGTERM handled like it) before it could write its report."""
+
+    exit_code = 130  # the shell's code for a process stopped by SIGINT

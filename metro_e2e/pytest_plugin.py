@@ -313,7 +313,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if marker is None or run is None or call.when == "teardown":
         return
     from metro_e2e.conformance.catalogue import BY_ID
-    from metro_e2e.conformance.engine import ERROR, ClauseResult
+    from metro_e2e.conformance.engine import ERROR, SKIPPED, ClauseResult
 
     report = outcome.get_result()
     clause = BY_ID[marker.args[0]]
@@ -323,6 +323,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         first = text.strip().splitlines()[0] if text.strip() else "failed"
         detail = f"not run: its {call.when} failed: {first}"
         result = ClauseResult(clause.id, clause.level, clause.mode, ERROR, run.ctx.config.mask(detail))
+        run.results[clause.id] = result
+    elif result is None and report.skipped:  # a skip outside the gate (a fixture's, a skipif mark): its reason
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        result = ClauseResult(clause.id, clause.level, clause.mode, SKIPPED, run.ctx.config.mask(reason))
         run.results[clause.id] = result
     if result is None or (call.when == "setup" and report.passed):
         return
@@ -395,10 +400,11 @@ class _Session:
         excinfo.traceback = excinfo.traceback.filter(_has_line)
         try:
             return (yield)
-        except Exception as exc:  # noqa: BLE001 - only the display of where the interrupt landed is lost
-            self.config.get_terminal_writer().line(
-                f"KeyboardInterrupt (pytest could not show where: {type(exc).__name__}: {exc})"
-            )
+        except Exception:  # noqa: BLE001 - a chained exception's frames are not filtered: show the interrupt alone
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None and getattr(reporter, "_keyboardinterrupt_memo", False) is None:
+                with contextlib.suppress(Exception):  # else pytest's summary fails; check still exits 130
+                    reporter._keyboardinterrupt_memo = excinfo.getrepr(chain=False)
             return None
 
     @pytest.hookimpl(trylast=True)  # after the runner's own sessionfinish has torn the session fixtures down
@@ -416,6 +422,8 @@ class _Session:
             run.stopped = stopped or f"stopped early ({session.shouldstop or session.shouldfail})"
         elif any(clause_id not in run.results for clause_id in self.collected):  # whatever pytest's exit says
             run.stopped = "ended early (pytest did not say why)"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         run.complete()
         path = self.config.getoption("metro_report_json", None)
         if path and run.results:

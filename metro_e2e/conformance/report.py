@@ -54,6 +54,7 @@ def build_report(run) -> dict:
         run_id=ctx.run_id,
         leftovers=list(run.leftovers),
         results=ordered_results(run),
+        stopped=run.stopped,
     )
 
 
@@ -63,7 +64,9 @@ def not_run_report(*, target: str, mode: str, why: str) -> dict:
 
     results = [ClauseResult(c.id, c.level, c.mode, ERROR, f"not run: {why}") for c in CLAUSES]
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _report(target=target, mode=mode, started_at=started, run_id=new_run_id(), results=results)
+    return _report(
+        target=target, mode=mode, started_at=started, run_id=new_run_id(), results=results, stopped=f"did not start: {why}"
+    )
 
 
 def _report(
@@ -77,6 +80,7 @@ def _report(
     mlflow_server: str | None = None,
     kfp_backend: str | None = None,
     leftovers: list[str] | None = None,
+    stopped: str | None = None,
 ) -> dict:
     return {
         "suite_version": __version__,
@@ -93,6 +97,7 @@ def _report(
         "run_id": run_id,
         "namespace": f"metro-e2e/{run_id}/",
         "leftovers": leftovers or [],
+        "stopped": stopped,
         "clauses": [r.as_dict() for r in results],
     }
 
@@ -101,7 +106,9 @@ def write_report(report: dict, path: str | Path) -> Path:
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+        partial = out.with_name(out.name + ".partial")
+        partial.write_text(json.dumps(report, indent=2) + "\n")
+        partial.replace(out)  # a reader (or a run interrupted while writing) never sees half a report
     except OSError as exc:
         raise InputError(
             f"cannot write the report to {str(out)!r}: {exc.strerror}", hint="choose a writable --report-json path"

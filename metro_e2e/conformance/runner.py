@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 from metro_e2e.conformance.engine import ERROR, FAILED, VERDICTS, ClauseResult, exit_code
-from metro_e2e.errors import ConfigError, MetroE2EError
+from metro_e2e.errors import ConfigError, Interrupted, MetroE2EError
 
 SUITE = "metro_e2e.conformance.suite"
 
@@ -79,6 +80,7 @@ def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]
         str(ini),
         "--rootdir",
         str(workdir),
+        "--noconftest",  # a conftest.py above an editable install (the project's own tests) is not the check's
         "-p",
         "no:cacheprovider",
         "-p",
@@ -129,16 +131,24 @@ class Outcome:
     stopped: str | None = None
 
 
-INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by SIGINT (SIGTERM is handled the same way)
+class _InterruptProbe:
+    """Notes that pytest saw an interrupt, whatever pytest does after it (it can crash showing one)."""
+
+    interrupted = False
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
 
 
-def run(request: CheckRequest) -> Outcome:
-    """Run the live tier; the reports are written and complete however the session ends."""
+def run(request: CheckRequest, *, mask: Callable[[str], str] = str) -> Outcome:
+    """Run the live tier; the reports are written and complete however the session ends (``mask`` hides secrets in
+    what pytest's own crash says)."""
     import pytest
 
     from metro_e2e.conformance.report import complete_junit
 
     validate(request)
+    probe = _InterruptProbe()
     with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
         report_path = Path(request.report_json) if request.report_json else Path(tmp) / "report.json"
         for stale in (report_path, Path(request.junit_xml) if request.junit_xml else None):
@@ -146,31 +156,45 @@ def run(request: CheckRequest) -> Outcome:
                 stale.unlink(missing_ok=True)  # a report left by an earlier run must never be read as this one's
         crash = ""
         try:
-            code = pytest.main(pytest_args(request, report_path, Path(tmp)))
+            code = pytest.main(pytest_args(request, report_path, Path(tmp)), plugins=[probe])
+        except KeyboardInterrupt:  # a second signal while the session cleaned up or wrote its reports
+            code = pytest.ExitCode.INTERRUPTED
         except Exception as exc:  # noqa: BLE001 - pytest itself crashed; what its session wrote still counts
-            code, crash = pytest.ExitCode.INTERNAL_ERROR, f" ({type(exc).__name__}: {exc})"
-        if not report_path.exists() or report_path.stat().st_size == 0:
+            code, crash = pytest.ExitCode.INTERNAL_ERROR, mask(f" ({type(exc).__name__}: {exc})")
+        if probe.interrupted:  # an interrupt outranks whatever pytest did after it
+            code = pytest.ExitCode.INTERRUPTED
+        report = _read(report_path)
+        if report is None and code == pytest.ExitCode.INTERRUPTED:
+            raise Interrupted("the run was interrupted before it wrote its report")
+        if report is None:
             raise MetroE2EError(
                 f"the conformance run ended before any clause ran (pytest exit {int(code)}){crash}",
                 hint="see the output above; METRO_DEBUG=1 shows more",
             )
-        report = json.loads(report_path.read_text())
     if request.junit_xml:
         complete_junit(report, request.junit_xml)
     results = [ClauseResult(**c) for c in report["clauses"]]
+    verdict_code = exit_code(results, strict=request.strict)
     if code == pytest.ExitCode.INTERRUPTED:
-        return Outcome(INTERRUPTED_EXIT, report, "was interrupted")
+        return Outcome(Interrupted.exit_code, report, "was interrupted")
     if code == pytest.ExitCode.INTERNAL_ERROR:
-        return Outcome(
-            max(1, exit_code(results, strict=request.strict)), report, f"stopped with a pytest internal error{crash}"
-        )
+        return Outcome(max(1, verdict_code), report, f"stopped with a pytest internal error{crash}")
     if code == pytest.ExitCode.USAGE_ERROR:
         return Outcome(ConfigError.exit_code, report, "stopped with a usage error")
-    verdict_code = exit_code(results, strict=request.strict)
+    if report.get("stopped"):  # the session ended before a clause it was to run, whatever pytest's exit says
+        return Outcome(max(1, verdict_code), report, report["stopped"])
     explained = any(r.verdict in (FAILED, ERROR) for r in results)  # a clause's own failure (advisory ones too)
     if code == pytest.ExitCode.TESTS_FAILED and not explained:  # something outside the clauses broke (teardown)
         return Outcome(1, report, "had an error outside the clauses (see the output above)")
     return Outcome(verdict_code, report)
+
+
+def _read(path: Path) -> dict | None:
+    """The report the session wrote, or None (none written; written atomically, so never half a report)."""
+    try:
+        return json.loads(path.read_text()) if path.exists() and path.stat().st_size else None
+    except ValueError:
+        return None
 
 
 def write_not_run(request: CheckRequest, target: str, error: MetroE2EError) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -363,7 +364,6 @@ def test_a_report_left_by_an_earlier_run_is_never_read_as_this_ones(tmp_path, mo
 
 
 def test_junit_names_every_clause_once_with_error_for_no_verdict(tmp_path):
-    import xml.etree.ElementTree as ET
 
     from metro_e2e.conformance.report import complete_junit
 
@@ -400,7 +400,7 @@ def test_junit_names_every_clause_once_with_error_for_no_verdict(tmp_path):
 def _fake_session(report: dict, code):
     """A pytest.main that writes ``report`` where the plugin would and ends with ``code``."""
 
-    def main(args):
+    def main(args, plugins=()):
         path = args[args.index("--metro-report-json") + 1]
         Path(path).write_text(json.dumps(report))
         return code
@@ -439,7 +439,7 @@ def test_a_pytest_that_raises_still_ends_the_check_with_its_reports(tmp_path, mo
     ]
     write = _fake_session({"clauses": clauses}, pytest.ExitCode.OK)
 
-    def main(args):
+    def main(args, plugins=()):
         write(args)
         raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'")
 
@@ -452,3 +452,80 @@ def test_a_pytest_that_raises_still_ends_the_check_with_its_reports(tmp_path, mo
     assert outcome.stopped == "stopped with a pytest internal error (TypeError: unsupported operand type(s) for -: " \
         "'NoneType' and 'int')"
     assert junit.exists()
+
+
+def _passing_clauses(**override) -> list[dict]:
+    return [
+        {"id": c.id, "level": c.level, "mode": c.mode, "verdict": "passed", "detail": "d", "duration_s": 0.0}
+        | override.get(c.id, {})
+        for c in CLAUSES
+    ]
+
+
+def test_an_interrupt_pytest_crashed_on_still_exits_130(tmp_path, monkeypatch):
+    """pytest saw the interrupt (its hook ran) and then crashed showing it: the check was still interrupted."""
+    from metro_e2e.conformance import runner
+
+    write = _fake_session({"clauses": _passing_clauses()}, pytest.ExitCode.OK)
+
+    def main(args, plugins=()):
+        write(args)
+        for plugin in plugins:
+            plugin.pytest_keyboard_interrupt()
+        raise AssertionError
+
+    monkeypatch.setattr(pytest, "main", main)
+    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
+    assert (outcome.exit_code, outcome.stopped) == (130, "was interrupted")
+
+
+def test_a_second_interrupt_before_the_report_still_leaves_both_reports(tmp_path, monkeypatch, capsys):
+    """A second signal while the session cleans up escapes pytest before it writes the report: check writes both
+    reports (every clause error, the run interrupted) and exits 130."""
+    from metro_e2e import cli
+
+    def main(args, plugins=()):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pytest, "main", main)
+    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    code = cli.main(["check", "--url", "http://gw.test", "--report-json", str(report), "--junit-xml", str(junit)])
+    assert code == 130
+    clauses = json.loads(report.read_text())["clauses"]
+    assert {c["verdict"] for c in clauses} == {"error"}
+    assert clauses[0]["detail"] == "not run: the run was interrupted before it wrote its report"
+    assert len(ET.parse(junit).getroot().find("testsuite").findall("testcase")) == len(CLAUSES)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "metro-e2e: error: the run was interrupted before it wrote its report"
+    )
+
+
+def test_a_session_that_ended_early_fails_the_check_even_if_every_verdict_it_has_passed(tmp_path, monkeypatch):
+    """Only an advisory clause was left unreached (error) and pytest said OK: the check still fails."""
+    from metro_e2e.conformance import runner
+
+    unreached = {"verdict": "error", "detail": "not run: the session ended early (pytest did not say why) before it"}
+    report = {"clauses": _passing_clauses(**{"SRV-6": unreached}), "stopped": "ended early (pytest did not say why)"}
+    monkeypatch.setattr(pytest, "main", _fake_session(report, pytest.ExitCode.OK))
+    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
+    assert (outcome.exit_code, outcome.stopped) == (1, "ended early (pytest did not say why)")
+
+
+def test_check_without_a_url_and_without_nginx_is_one_sentence_not_a_run_of_skips(tmp_path, monkeypatch, capsys):
+    """With no URL the check starts the local stack; without nginx it cannot: that is bad input naming both fixes
+    (exit 2, the reports written), never a run whose clauses are all skipped (exit 0)."""
+    from metro_e2e import cli
+    from metro_e2e.errors import StackError
+    from metro_e2e.stack import gateway
+
+    def no_nginx():
+        raise StackError("the local stack's gateway needs nginx, which is not installed")
+
+    monkeypatch.setattr(gateway, "nginx_binary", no_nginx)
+    monkeypatch.delenv("METRO_URL", raising=False)
+    monkeypatch.setattr(pytest, "main", lambda *a, **k: pytest.fail("the check must not start"))
+    report = tmp_path / "r.json"
+    assert cli.main(["check", "--report-json", str(report)]) == 2
+    assert {c["verdict"] for c in json.loads(report.read_text())["clauses"]} == {"error"}
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--url" in err[0] and "nginx" in err[0], err

@@ -7,6 +7,21 @@ from __future__ import annotations
 
 pytest_plugins = ["pytester"]
 
+# A function whose instructions have no line number (what Python 3.11 gives some instructions): its frame in a
+# traceback has tb_lineno None, as where a cancelled CI job's SIGINT landed in the failing CI run.
+NO_LINES = (
+    "import types\n"
+    "def no_lines(fn):\n"
+    "    code = fn.__code__\n"
+    "    units, table = len(code.co_code) // 2, b''\n"
+    "    while units:\n"
+    "        n = min(8, units)\n"
+    "        table += bytes([0xF8 + n - 1])  # a location entry 'no location' for n code units\n"
+    "        units -= n\n"
+    "    return types.FunctionType(code.replace(co_linetable=table), fn.__globals__)\n"
+)
+
+
 
 def test_layer_marker_comes_from_the_folder_and_url_option_reaches_the_fixture(pytester):
     pytester.makeini("[pytest]\nmetro_url = http://from-ini.test\n")
@@ -33,17 +48,56 @@ def test_an_interrupt_pytest_cannot_show_still_ends_as_interrupted(pytester):
     """Python 3.11 can leave a frame of an interrupted traceback with no line number (a cancelled CI job's SIGINT
     landing on such an instruction); pytest's terminal reporter then crashed formatting it (TypeError in
     ``TracebackEntry.lineno``) and ``check`` reported an internal error (exit 1) for a cancelled run. The frame here
-    is made without a line table, which gives the same traceback."""
+    is made with no line numbers, which gives the same traceback."""
     pytester.makepyfile(
-        "import types\n"
-        "def _raise():\n"
+        NO_LINES + "def _raise():\n"
         "    raise KeyboardInterrupt\n"
         "def test_z():\n"
-        "    types.FunctionType(_raise.__code__.replace(co_linetable=b''), {})()\n"
+        "    no_lines(_raise)()\n"
     )
     result = pytester.runpytest_subprocess()  # in process, pytester re-raises the interrupt into this session
     assert result.ret == 2, result.stderr.str()  # pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+
+
+def test_an_interrupt_with_a_chained_exception_pytest_cannot_show_ends_as_interrupted(pytester):
+    """The interrupt lands while an exception whose traceback has a frame with no line number is handled: pytest
+    formats the chained exception from a fresh traceback the filter never saw."""
+    pytester.makepyfile(
+        NO_LINES + "def _raise():\n"
+        "    raise ValueError('first')\n"
+        "def test_z():\n"
+        "    try:\n"
+        "        no_lines(_raise)()\n"
+        "    except ValueError:\n"
+        "        raise KeyboardInterrupt\n"
+    )
+    result = pytester.runpytest_subprocess()
+    assert result.ret == 2, result.stderr.str()
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+
+
+def test_a_clause_skipped_outside_the_gate_keeps_its_reason(pytester, tmp_path):
+    """A skip that does not come from the plugin's gate (a skip mark, a fixture's skip) is the clause's verdict with
+    its reason, not an unreached clause."""
+    import json
+
+    from metro_e2e.conformance.runner import SUITE
+
+    pytester.makeconftest(
+        "import pytest\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        if item.get_closest_marker('clause').args[0] == 'SRV-6':\n"
+        "            item.add_marker(pytest.mark.skip(reason='SRV-6 is switched off here'))\n"
+    )
+    report = tmp_path / "report.json"
+    args = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--metro-report-json", str(report)]
+    pytester.runpytest_subprocess(*args, "--pyargs", SUITE)
+    document = json.loads(report.read_text())
+    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
+    assert verdicts["SRV-6"] == ("skipped", "SRV-6 is switched off here")
+    assert document["stopped"] is None
 
 
 def test_clauses_a_session_never_reached_are_errors_whatever_pytest_says(pytester, tmp_path):
@@ -67,8 +121,11 @@ def test_clauses_a_session_never_reached_are_errors_whatever_pytest_says(pyteste
     )
     report = tmp_path / "report.json"
     args = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--metro-report-json", str(report)]
-    pytester.runpytest_subprocess(*args, "--pyargs", SUITE)
-    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in json.loads(report.read_text())["clauses"]}
+    result = pytester.runpytest_subprocess(*args, "--pyargs", SUITE)
+    assert result.ret == 1  # never 0: the session did not complete
+    document = json.loads(report.read_text())
+    assert document["stopped"] == "ended early (pytest did not say why)"
+    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
     assert sorted(verdicts) == sorted(c.id for c in CLAUSES)
     assert verdicts["GW-1"][0] == "failed"
     left_out = {c.id for c in CLAUSES if requested(c, Options())}  # skipped with the option that enables them
