@@ -324,10 +324,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         detail = f"not run: its {call.when} failed: {first}"
         result = ClauseResult(clause.id, clause.level, clause.mode, ERROR, run.ctx.config.mask(detail))
         run.results[clause.id] = result
-    elif result is None and report.skipped:  # a skip outside the gate (a fixture's, a skipif mark): its reason
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        reason = reason.removeprefix("Skipped: ")
-        result = ClauseResult(clause.id, clause.level, clause.mode, SKIPPED, run.ctx.config.mask(reason))
+    elif result is None and report.skipped:
+        if isinstance(report.longrepr, tuple) and not hasattr(report, "wasxfail"):  # a skip mark, a fixture's skip
+            verdict, detail = SKIPPED, report.longrepr[2].removeprefix("Skipped: ")
+        else:  # an xfail mark turned the failure of its setup into a skip: the check never ran
+            verdict, detail = ERROR, f"not run: an xfail mark stopped its {call.when}"
+        result = ClauseResult(clause.id, clause.level, clause.mode, verdict, run.ctx.config.mask(detail))
         run.results[clause.id] = result
     if result is None or (call.when == "setup" and report.passed):
         return
@@ -407,8 +409,20 @@ class _Session:
                     reporter._keyboardinterrupt_memo = excinfo.getrepr(chain=False)
             return None
 
-    @pytest.hookimpl(trylast=True)  # after the runner's own sessionfinish has torn the session fixtures down
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session):
+        """The report is written after pytest's own sessionfinish has torn the session fixtures down (cleanup), and
+        also when a second signal interrupts that teardown (then the run was interrupted)."""
+        interrupted = False
+        try:
+            return (yield)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            self._finish(session, interrupted)
+
+    def _finish(self, session: pytest.Session, interrupted: bool) -> None:
         if self.blocked and session.exitstatus == pytest.ExitCode.OK:  # the controller sees every worker's reports
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a blocked core clause fails the run, as in check
         run = _run_of(self.config)
@@ -417,7 +431,7 @@ class _Session:
         stopped = {
             pytest.ExitCode.INTERRUPTED: "was interrupted",
             pytest.ExitCode.INTERNAL_ERROR: "stopped with a pytest internal error",
-        }.get(session.exitstatus)
+        }.get(pytest.ExitCode.INTERRUPTED if interrupted else session.exitstatus)
         if stopped or session.shouldstop or session.shouldfail:
             run.stopped = stopped or f"stopped early ({session.shouldstop or session.shouldfail})"
         elif any(clause_id not in run.results for clause_id in self.collected):  # whatever pytest's exit says

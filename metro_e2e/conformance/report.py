@@ -23,6 +23,9 @@ def _version_of(package: str) -> str | None:
         return None
 
 
+NOT_SELECTED = "not selected in this pytest session (-k, -m or node ids)"
+
+
 def ordered_results(run) -> list[ClauseResult]:
     """One result per clause in catalogue order; a clause this pytest session did not select is ``skipped``
     (an interrupted session has already given every clause it did not reach an ``error``)."""
@@ -36,7 +39,7 @@ def ordered_results(run) -> list[ClauseResult]:
                 clause.level,
                 clause.mode,
                 SKIPPED,
-                "not selected in this pytest session (-k, -m or node ids)",
+                NOT_SELECTED,
             )
         )
     return out
@@ -65,7 +68,12 @@ def not_run_report(*, target: str, mode: str, why: str) -> dict:
     results = [ClauseResult(c.id, c.level, c.mode, ERROR, f"not run: {why}") for c in CLAUSES]
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return _report(
-        target=target, mode=mode, started_at=started, run_id=new_run_id(), results=results, stopped=f"did not start: {why}"
+        target=target,
+        mode=mode,
+        started_at=started,
+        run_id=new_run_id(),
+        results=results,
+        stopped=f"did not start: {why}",
     )
 
 

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
-from metro_e2e.conformance.engine import ERROR, FAILED, VERDICTS, ClauseResult, exit_code
+from metro_e2e.conformance.engine import ERROR, FAILED, SKIPPED, VERDICTS, ClauseResult, exit_code
 from metro_e2e.errors import ConfigError, Interrupted, MetroE2EError
 
 SUITE = "metro_e2e.conformance.suite"
@@ -132,20 +134,20 @@ class Outcome:
 
 
 class _InterruptProbe:
-    """Notes that pytest saw an interrupt, whatever pytest does after it (it can crash showing one)."""
+    """Notes that pytest saw an interrupt (SIGINT, or SIGTERM raised the same way), whatever pytest does after it
+    (it can crash showing one); a collection error or ``pytest.exit`` is not one."""
 
     interrupted = False
 
-    def pytest_keyboard_interrupt(self) -> None:
-        self.interrupted = True
+    @pytest.hookimpl(tryfirst=True)  # before the terminal reporter, which is what can crash
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = self.interrupted or type(excinfo.value) is KeyboardInterrupt
 
 
 def run(request: CheckRequest, *, mask: Callable[[str], str] = str) -> Outcome:
     """Run the live tier; the reports are written and complete however the session ends (``mask`` hides secrets in
     what pytest's own crash says)."""
-    import pytest
-
-    from metro_e2e.conformance.report import complete_junit
+    from metro_e2e.conformance.report import complete_junit, write_report
 
     validate(request)
     probe = _InterruptProbe()
@@ -171,6 +173,8 @@ def run(request: CheckRequest, *, mask: Callable[[str], str] = str) -> Outcome:
                 f"the conformance run ended before any clause ran (pytest exit {int(code)}){crash}",
                 hint="see the output above; METRO_DEBUG=1 shows more",
             )
+    if _deselected(report) and request.report_json:
+        write_report(report, request.report_json)
     if request.junit_xml:
         complete_junit(report, request.junit_xml)
     results = [ClauseResult(**c) for c in report["clauses"]]
@@ -187,6 +191,23 @@ def run(request: CheckRequest, *, mask: Callable[[str], str] = str) -> Outcome:
     if code == pytest.ExitCode.TESTS_FAILED and not explained:  # something outside the clauses broke (teardown)
         return Outcome(1, report, "had an error outside the clauses (see the output above)")
     return Outcome(verdict_code, report)
+
+
+def _deselected(report: dict) -> bool:
+    """``check`` runs every clause its options ask for: one pytest's own selection left out (``-k`` or ``--deselect``
+    in PYTEST_ADDOPTS) has no verdict, so it is ``error`` and the session ended early. True if any was."""
+    from metro_e2e.conformance.report import NOT_SELECTED
+
+    left_out = [c for c in report["clauses"] if c["verdict"] == SKIPPED and c["detail"] == NOT_SELECTED]
+    for clause in left_out:
+        clause["verdict"] = ERROR
+        clause["detail"] = (
+            "not run: pytest's own selection left it out (-k, -m or --deselect, in PYTEST_ADDOPTS?): check runs "
+            "every clause; leave one out with --skip"
+        )
+    if left_out:
+        report["stopped"] = report.get("stopped") or "left clauses out through pytest's own selection"
+    return bool(left_out)
 
 
 def _read(path: Path) -> dict | None:

@@ -449,8 +449,10 @@ def test_a_pytest_that_raises_still_ends_the_check_with_its_reports(tmp_path, mo
         runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json"), junit_xml=str(junit))
     )
     assert outcome.exit_code == 1
-    assert outcome.stopped == "stopped with a pytest internal error (TypeError: unsupported operand type(s) for -: " \
+    assert (
+        outcome.stopped == "stopped with a pytest internal error (TypeError: unsupported operand type(s) for -: "
         "'NoneType' and 'int')"
+    )
     assert junit.exists()
 
 
@@ -470,13 +472,38 @@ def test_an_interrupt_pytest_crashed_on_still_exits_130(tmp_path, monkeypatch):
 
     def main(args, plugins=()):
         write(args)
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            excinfo = pytest.ExceptionInfo.from_current()
         for plugin in plugins:
-            plugin.pytest_keyboard_interrupt()
+            plugin.pytest_keyboard_interrupt(excinfo=excinfo)
         raise AssertionError
 
     monkeypatch.setattr(pytest, "main", main)
     outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert (outcome.exit_code, outcome.stopped) == (130, "was interrupted")
+
+
+@pytest.mark.parametrize(
+    ("test_text", "interrupted"),
+    [("def test_z():\n    raise KeyboardInterrupt\n", True), ("import not_a_module_anywhere\n", False)],
+    ids=["interrupt", "collection-error"],
+)
+def test_the_probe_sees_an_interrupt_before_a_reporter_that_crashes(tmp_path, test_text, interrupted):
+    """The probe runs before any other ``pytest_keyboard_interrupt`` implementation (the terminal reporter's is the
+    one that crashes), and a collection error (pytest's own ``Interrupted``) is not an interrupt."""
+    from metro_e2e.conformance.runner import _InterruptProbe
+
+    class Crasher:
+        def pytest_keyboard_interrupt(self):
+            raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'")
+
+    (tmp_path / "test_z.py").write_text(test_text)
+    probe = _InterruptProbe()
+    args = [str(tmp_path / "test_z.py"), "-p", "no:cacheprovider", "-q", "--noconftest", "-p", "no:xdist"]
+    assert pytest.main(args, plugins=[probe, Crasher()]) == pytest.ExitCode.INTERRUPTED  # both end that way
+    assert probe.interrupted is interrupted
 
 
 def test_a_second_interrupt_before_the_report_still_leaves_both_reports(tmp_path, monkeypatch, capsys):
@@ -529,3 +556,19 @@ def test_check_without_a_url_and_without_nginx_is_one_sentence_not_a_run_of_skip
     assert {c["verdict"] for c in json.loads(report.read_text())["clauses"]} == {"error"}
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--url" in err[0] and "nginx" in err[0], err
+
+
+def test_a_clause_pytests_own_selection_left_out_is_an_error_in_check(tmp_path, monkeypatch):
+    """``PYTEST_ADDOPTS=-k ...`` reaches the check's pytest: a clause it deselected has no verdict, so ``check``
+    reports it ``error`` and fails (it read as ``skipped`` with exit 0 before)."""
+    from metro_e2e.conformance import runner
+    from metro_e2e.conformance.report import NOT_SELECTED
+
+    left_out = {"verdict": "skipped", "detail": NOT_SELECTED}
+    report = {"clauses": _passing_clauses(**{"SRV-6": left_out}), "stopped": None}
+    monkeypatch.setattr(pytest, "main", _fake_session(report, pytest.ExitCode.OK))
+    path = tmp_path / "r.json"
+    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(path)))
+    assert (outcome.exit_code, outcome.stopped) == (1, "left clauses out through pytest's own selection")
+    written = {c["id"]: c for c in json.loads(path.read_text())["clauses"]}
+    assert written["SRV-6"]["verdict"] == "error" and "PYTEST_ADDOPTS" in written["SRV-6"]["detail"]

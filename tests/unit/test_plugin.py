@@ -22,7 +22,6 @@ NO_LINES = (
 )
 
 
-
 def test_layer_marker_comes_from_the_folder_and_url_option_reaches_the_fixture(pytester):
     pytester.makeini("[pytest]\nmetro_url = http://from-ini.test\n")
     pytester.mkdir("tests")
@@ -44,16 +43,26 @@ def test_ini_url_is_used_without_option(pytester, monkeypatch):
     pytester.runpytest().assert_outcomes(passed=1)
 
 
+def _suite_report(pytester, tmp_path, conftest: str) -> tuple[object, dict]:
+    """Run the clause suite against a closed port with ``conftest``; the pytest result and the JSON report."""
+    import json
+
+    from metro_e2e.conformance.runner import SUITE
+
+    pytester.makeconftest(conftest)
+    report = tmp_path / "report.json"
+    args = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--metro-report-json", str(report)]
+    result = pytester.runpytest_subprocess(*args, "--pyargs", SUITE)
+    return result, json.loads(report.read_text())
+
+
 def test_an_interrupt_pytest_cannot_show_still_ends_as_interrupted(pytester):
     """Python 3.11 can leave a frame of an interrupted traceback with no line number (a cancelled CI job's SIGINT
     landing on such an instruction); pytest's terminal reporter then crashed formatting it (TypeError in
     ``TracebackEntry.lineno``) and ``check`` reported an internal error (exit 1) for a cancelled run. The frame here
     is made with no line numbers, which gives the same traceback."""
     pytester.makepyfile(
-        NO_LINES + "def _raise():\n"
-        "    raise KeyboardInterrupt\n"
-        "def test_z():\n"
-        "    no_lines(_raise)()\n"
+        NO_LINES + "def _raise():\n    raise KeyboardInterrupt\ndef test_z():\n    no_lines(_raise)()\n"
     )
     result = pytester.runpytest_subprocess()  # in process, pytester re-raises the interrupt into this session
     assert result.ret == 2, result.stderr.str()  # pytest.ExitCode.INTERRUPTED
@@ -80,21 +89,15 @@ def test_an_interrupt_with_a_chained_exception_pytest_cannot_show_ends_as_interr
 def test_a_clause_skipped_outside_the_gate_keeps_its_reason(pytester, tmp_path):
     """A skip that does not come from the plugin's gate (a skip mark, a fixture's skip) is the clause's verdict with
     its reason, not an unreached clause."""
-    import json
-
-    from metro_e2e.conformance.runner import SUITE
-
-    pytester.makeconftest(
+    _, document = _suite_report(
+        pytester,
+        tmp_path,
         "import pytest\n"
         "def pytest_collection_modifyitems(items):\n"
         "    for item in items:\n"
         "        if item.get_closest_marker('clause').args[0] == 'SRV-6':\n"
-        "            item.add_marker(pytest.mark.skip(reason='SRV-6 is switched off here'))\n"
+        "            item.add_marker(pytest.mark.skip(reason='SRV-6 is switched off here'))\n",
     )
-    report = tmp_path / "report.json"
-    args = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--metro-report-json", str(report)]
-    pytester.runpytest_subprocess(*args, "--pyargs", SUITE)
-    document = json.loads(report.read_text())
     verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
     assert verdicts["SRV-6"] == ("skipped", "SRV-6 is switched off here")
     assert document["stopped"] is None
@@ -103,27 +106,22 @@ def test_a_clause_skipped_outside_the_gate_keeps_its_reason(pytester, tmp_path):
 def test_clauses_a_session_never_reached_are_errors_whatever_pytest_says(pytester, tmp_path):
     """A session that ends before its last clause without saying so (a plugin that stops the loop, an exit status
     of 0) must not leave clauses out of the report: each unreached one is ``error``."""
-    import json
-
     from metro_e2e.conformance.catalogue import CLAUSES
     from metro_e2e.conformance.context import Options
     from metro_e2e.conformance.engine import requested
-    from metro_e2e.conformance.runner import SUITE
 
-    pytester.makeconftest(
+    result, document = _suite_report(
+        pytester,
+        tmp_path,
         "import pytest\n"
         "@pytest.hookimpl(tryfirst=True)\n"
         "def pytest_runtestloop(session):\n"
         "    items = session.items[:3]\n"
         "    for item, nxt in zip(items, items[1:] + [None]):\n"
         "        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nxt)\n"
-        "    return True\n"
+        "    return True\n",
     )
-    report = tmp_path / "report.json"
-    args = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--metro-report-json", str(report)]
-    result = pytester.runpytest_subprocess(*args, "--pyargs", SUITE)
     assert result.ret == 1  # never 0: the session did not complete
-    document = json.loads(report.read_text())
     assert document["stopped"] == "ended early (pytest did not say why)"
     verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
     assert sorted(verdicts) == sorted(c.id for c in CLAUSES)
@@ -131,5 +129,41 @@ def test_clauses_a_session_never_reached_are_errors_whatever_pytest_says(pyteste
     left_out = {c.id for c in CLAUSES if requested(c, Options())}  # skipped with the option that enables them
     assert {c.id for c in CLAUSES[3:] if verdicts[c.id][0] == "skipped"} == left_out - {c.id for c in CLAUSES[:3]}
     unreached = [c.id for c in CLAUSES[3:] if c.id not in left_out]
-    assert unreached and all(verdicts[c] == ("error", "not run: the session ended early (pytest did not say why) "
-                                             "before it reached this clause") for c in unreached), verdicts
+    assert unreached and all(
+        verdicts[c]
+        == ("error", "not run: the session ended early (pytest did not say why) before it reached this clause")
+        for c in unreached
+    ), verdicts
+
+
+def test_a_clause_an_xfail_mark_kept_from_running_is_an_error_not_a_skip(pytester, tmp_path):
+    _, document = _suite_report(
+        pytester,
+        tmp_path,
+        "import pytest\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        if item.get_closest_marker('clause').args[0] == 'SRV-6':\n"
+        "            item.add_marker(pytest.mark.xfail(run=False))\n",
+    )
+    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
+    assert verdicts["SRV-6"] == ("error", "not run: an xfail mark stopped its setup")
+
+
+def test_a_second_signal_during_cleanup_still_writes_the_report_with_its_verdicts(pytester, tmp_path):
+    """SIGTERM after SIGINT can land in the namespace cleanup, which pytest's teardown does not catch: the report
+    keeps the verdicts, says the run was interrupted and that cleanup did not finish."""
+    _, document = _suite_report(
+        pytester,
+        tmp_path,
+        "import metro_e2e.conformance.context as context\n"
+        "def interrupted(ctx):\n"
+        "    raise KeyboardInterrupt('SIGTERM received')\n"
+        "context.cleanup = interrupted\n"
+        "def pytest_runtest_setup(item):\n"  # the first signal: the session's teardown then runs the cleanup
+        "    if item.get_closest_marker('clause').args[0] == 'S3-1':\n"
+        "        raise KeyboardInterrupt\n",
+    )
+    assert document["stopped"] == "was interrupted"
+    assert document["clauses"][0]["id"] == "GW-1" and document["clauses"][0]["verdict"] == "failed"
+    assert len(document["leftovers"]) == 1 and document["leftovers"][0].startswith("cleanup did not finish: ")
