@@ -5,6 +5,8 @@ Layer markers from the folder, the metro option group and the metro_config fixtu
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
 # A function whose instructions have no line number (what Python 3.11 gives some instructions): its frame in a
@@ -56,33 +58,29 @@ def _suite_report(pytester, tmp_path, conftest: str) -> tuple[object, dict]:
     return result, json.loads(report.read_text())
 
 
-def test_an_interrupt_pytest_cannot_show_still_ends_as_interrupted(pytester):
+INTERRUPTS_PYTEST_CANNOT_SHOW = {
+    # the interrupt's own traceback has the frame
+    "direct": "def _raise():\n    raise KeyboardInterrupt\ndef test_z():\n    no_lines(_raise)()\n",
+    # it lands while such an exception is handled: pytest formats the chained one from a fresh traceback
+    "chained": "def _raise():\n"
+    "    raise ValueError('first')\n"
+    "def test_z():\n"
+    "    try:\n"
+    "        no_lines(_raise)()\n"
+    "    except ValueError:\n"
+    "        raise KeyboardInterrupt\n",
+}
+
+
+@pytest.mark.parametrize("case", list(INTERRUPTS_PYTEST_CANNOT_SHOW))
+def test_an_interrupt_pytest_cannot_show_still_ends_as_interrupted(pytester, case):
     """Python 3.11 can leave a frame of an interrupted traceback with no line number (a cancelled CI job's SIGINT
     landing on such an instruction); pytest's terminal reporter then crashed formatting it (TypeError in
     ``TracebackEntry.lineno``) and ``check`` reported an internal error (exit 1) for a cancelled run. The frame here
     is made with no line numbers, which gives the same traceback."""
-    pytester.makepyfile(
-        NO_LINES + "def _raise():\n    raise KeyboardInterrupt\ndef test_z():\n    no_lines(_raise)()\n"
-    )
+    pytester.makepyfile(NO_LINES + INTERRUPTS_PYTEST_CANNOT_SHOW[case])
     result = pytester.runpytest_subprocess()  # in process, pytester re-raises the interrupt into this session
     assert result.ret == 2, result.stderr.str()  # pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
-
-
-def test_an_interrupt_with_a_chained_exception_pytest_cannot_show_ends_as_interrupted(pytester):
-    """The interrupt lands while an exception whose traceback has a frame with no line number is handled: pytest
-    formats the chained exception from a fresh traceback the filter never saw."""
-    pytester.makepyfile(
-        NO_LINES + "def _raise():\n"
-        "    raise ValueError('first')\n"
-        "def test_z():\n"
-        "    try:\n"
-        "        no_lines(_raise)()\n"
-        "    except ValueError:\n"
-        "        raise KeyboardInterrupt\n"
-    )
-    result = pytester.runpytest_subprocess()
-    assert result.ret == 2, result.stderr.str()
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
 
 
