@@ -61,11 +61,12 @@ def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
             except OSError:
                 continue
             return port
-    while True:  # no room below the ephemeral range: let the kernel choose
+    for _ in range(200):  # no room below the ephemeral range: let the kernel choose
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             if (port := s.getsockname()[1]) not in taken:
                 return port
+    raise StackError(f"no free TCP port on 127.0.0.1 outside {sorted(taken)}")
 
 
 def log_tail(path: Path | None, lines: int = LOG_TAIL) -> str:

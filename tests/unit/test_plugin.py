@@ -84,9 +84,17 @@ def test_an_interrupt_pytest_cannot_show_still_ends_as_interrupted(pytester, cas
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
 
 
-def test_a_clause_skipped_outside_the_gate_keeps_its_reason(pytester, tmp_path):
-    """A skip that does not come from the plugin's gate (a skip mark, a fixture's skip) is the clause's verdict with
-    its reason, not an unreached clause."""
+MARKS_OUTSIDE_THE_GATE = {
+    # a skip mark (or a fixture's skip) is the clause's verdict with its reason, not an unreached clause
+    "skip": ("pytest.mark.skip(reason='SRV-6 is switched off here')", ("skipped", "SRV-6 is switched off here")),
+    # an xfail mark that keeps the check from running is no verdict: error, never skipped
+    "xfail": ("pytest.mark.xfail(run=False)", ("error", "not run: an xfail mark stopped its setup")),
+}
+
+
+@pytest.mark.parametrize("mark", list(MARKS_OUTSIDE_THE_GATE))
+def test_a_clause_a_mark_kept_from_running_gets_its_verdict_from_the_mark(pytester, tmp_path, mark):
+    marker, expected = MARKS_OUTSIDE_THE_GATE[mark]
     _, document = _suite_report(
         pytester,
         tmp_path,
@@ -94,10 +102,10 @@ def test_a_clause_skipped_outside_the_gate_keeps_its_reason(pytester, tmp_path):
         "def pytest_collection_modifyitems(items):\n"
         "    for item in items:\n"
         "        if item.get_closest_marker('clause').args[0] == 'SRV-6':\n"
-        "            item.add_marker(pytest.mark.skip(reason='SRV-6 is switched off here'))\n",
+        f"            item.add_marker({marker})\n",
     )
     verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
-    assert verdicts["SRV-6"] == ("skipped", "SRV-6 is switched off here")
+    assert verdicts["SRV-6"] == expected
     assert document["stopped"] is None
 
 
@@ -132,20 +140,6 @@ def test_clauses_a_session_never_reached_are_errors_whatever_pytest_says(pyteste
         == ("error", "not run: the session ended early (pytest did not say why) before it reached this clause")
         for c in unreached
     ), verdicts
-
-
-def test_a_clause_an_xfail_mark_kept_from_running_is_an_error_not_a_skip(pytester, tmp_path):
-    _, document = _suite_report(
-        pytester,
-        tmp_path,
-        "import pytest\n"
-        "def pytest_collection_modifyitems(items):\n"
-        "    for item in items:\n"
-        "        if item.get_closest_marker('clause').args[0] == 'SRV-6':\n"
-        "            item.add_marker(pytest.mark.xfail(run=False))\n",
-    )
-    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
-    assert verdicts["SRV-6"] == ("error", "not run: an xfail mark stopped its setup")
 
 
 def test_a_second_signal_during_cleanup_still_writes_the_report_with_its_verdicts(pytester, tmp_path):
