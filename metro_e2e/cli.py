@@ -69,9 +69,8 @@ def _pipeline_run_local(args: argparse.Namespace) -> int:
             _existing(args.file), params=args.param, run_dir=args.run_dir, task_timeout=args.task_timeout
         )
     except PipelineError as exc:
-        partial = getattr(exc, "result", None)
-        if partial is not None:
-            print(partial.summary())
+        if exc.result is not None:
+            print(exc.result.summary())
         raise
     print(result.summary())
     print(f"run {result.run_id} succeeded; logs and artifacts in {result.run_dir}")
@@ -185,26 +184,14 @@ def _clauses(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from metro_e2e._console import sigterm_as_interrupt
     from metro_e2e.conformance import runner
+    from metro_e2e.conformance.catalogue import GATEWAY
+    from metro_e2e.conformance.options import from_arguments
     from metro_e2e.errors import MetroE2EError
 
-    request = runner.CheckRequest(
-        url=args.url,
-        quick=args.quick,
-        skip=tuple(args.skip),
-        allow_promote=args.allow_promote,
-        restart_serving=args.restart_serving,
-        strict=args.strict,
-        report_json=args.report_json,
-        junit_xml=args.junit_xml,
-        evidence_dir=args.evidence_dir,
-        step_image=args.step_image,
-        latency_budget_ms=args.latency_budget_ms,
-        restart_timeout_s=args.restart_timeout,
-    )
-    environ = {k: v for k, v in os.environ.items() if not (k == "METRO_URL" and not v)}  # empty = unset, as in pytest
-    target = args.url or environ.get("METRO_URL")
+    request = from_arguments(args)
+    target = args.url or os.environ.get("METRO_URL")  # an empty METRO_URL is unset
     try:  # malformed settings and conflicting options: one sentence before anything runs, and the reports anyway
-        config = load_config(cli={"url": args.url}, environ=environ)
+        config = load_config(cli={"url": args.url}, environ=os.environ)
         runner.validate(request)
         if not target:
             _local_stack_possible()
@@ -230,8 +217,11 @@ def _check(args: argparse.Namespace) -> int:
             f"metro-e2e: error: the run {outcome.stopped}: {not_run} clause(s) have no verdict (reports written)",
             file=sys.stderr,
         )
-    elif verdicts["GW-1"]["verdict"] == "failed":  # nothing else could run: say why in one sentence
-        print(f"metro-e2e: error: GW-1 failed, so no other clause ran: {verdicts['GW-1']['detail']}", file=sys.stderr)
+    elif verdicts[GATEWAY]["verdict"] == "failed":  # nothing else could run: say why in one sentence
+        print(
+            f"metro-e2e: error: {GATEWAY} failed, so no other clause ran: {verdicts[GATEWAY]['detail']}",
+            file=sys.stderr,
+        )
     elif (sentence := runner.diagnosis(report)) is not None:
         print(f"metro-e2e: error: {sentence}", file=sys.stderr)
     return outcome.exit_code
@@ -280,37 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"metro-e2e {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = sub.add_parser("check", help="prove every clause of the Metro contract against a platform")
-    check.add_argument("--url", default=None, help="gateway URL (default: start the local stack and check that)")
-    check.add_argument("--quick", action="store_true", help="only GW-1, S3-1, MLF-1, KFP-1, SRV-1")
-    check.add_argument(
-        "--skip",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="ID|PREFIX",
-        help="clauses (SRV-6) or components (KFP) to mark skipped",
-    )
-    check.add_argument("--allow-promote", action="store_true", help="run PRM-2 and SRV-5 (changes what is served)")
-    check.add_argument(
-        "--restart-serving",
-        default=None,
-        metavar="CMD",
-        help="command that restarts serving, e.g. 'kubectl rollout restart deployment "
-        "mlflow-model-deployment -n kubeflow' (the local stack restarts its own)",
-    )
-    check.add_argument("--strict", action="store_true", help="advisory clauses fail instead of warn")
-    check.add_argument("--report-json", default=None, metavar="PATH")
-    check.add_argument("--junit-xml", default=None, metavar="PATH")
-    check.add_argument("--evidence-dir", default=None, metavar="DIR")
-    check.add_argument("--step-image", default=None, metavar="IMAGE", help="step image for KFP-2..4")
-    check.add_argument("--latency-budget-ms", type=float, default=None, help="SRV-6 p95 budget (default 250)")
-    check.add_argument(
-        "--restart-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="how long SRV-5 waits for serving after the restart (default 120)",
-    )
+    from metro_e2e.conformance.options import add_arguments
+
+    add_arguments(check)
     check.set_defaults(func=_check)
     clauses = sub.add_parser("clauses", help="print the contract's clauses (markdown)")
     clauses.add_argument(

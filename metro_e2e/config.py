@@ -2,12 +2,16 @@
 
 Defaults are the values of the platform as deployed (PLATFORM.md), written
 once below as named constants. Every endpoint is derived from one external
-gateway URL unless it is set on its own.
+gateway URL unless it is set on its own. Each setting is declared once, as a
+``MetroConfig`` field made by ``setting(...)``: its help, default, validator
+and secrecy; ``SETTINGS``, the step CLIs' options and ``markdown_table()``
+are read from there.
 
 Precedence, highest first (the only place it is written down)::
 
     command-line option  >  METRO_* environment variable  >  ini (pytest.ini/tox.ini [pytest] metro_*)  >  default
 
+An empty ``METRO_*`` variable or ini value (``METRO_URL=""``) means unset, for every caller.
 A value that does not validate raises ``ConfigError`` naming the setting and
 where its value came from. Secrets are wrapped in ``Secret`` so they never
 appear in ``repr``, logs or error messages.
@@ -151,13 +155,20 @@ def _http(root_only: bool) -> Callable[[str], str]:
     return lambda v: _check_url(v, schemes=("http", "https"), root_only=root_only)
 
 
+_SPEC = "metro_e2e.setting"  # the metadata key of a setting's declaration on its MetroConfig field
+
+
 @dataclass(frozen=True)
-class _Setting:
+class Setting:
+    """One setting, as declared by ``setting(...)`` on its ``MetroConfig`` field."""
+
     name: str
+    help: str
     check: Callable[[Any], Any]
-    default: Callable[[str], Any] | None = None
+    default: Callable[[str], Any]  # the gateway URL -> the default value
     secret: bool = False
     derived: bool = False  # the default is computed from `url`
+    step: bool = False  # the step CLIs take it as --<name>
 
     @property
     def env(self) -> str:
@@ -167,66 +178,86 @@ class _Setting:
     def ini(self) -> str:
         return "metro_" + self.name
 
+    @property
+    def option(self) -> str | None:
+        """The step CLIs' option for this setting, or None when they take it only from the environment."""
+        return f"--{self.name}" if self.step else None
 
-# Order matters: `url` comes first because the endpoints below derive from it.
-SETTINGS: tuple[_Setting, ...] = (
-    _Setting("url", _http(root_only=True), lambda url: DEFAULT_URL),
-    _Setting("in_cluster_url", _http(root_only=True), lambda url: IN_CLUSTER_URL),
-    _Setting("s3_endpoint", _http(root_only=True), lambda url: url, derived=True),
-    _Setting(
-        "tracking_uri",
-        lambda v: _check_url(v, schemes=("http", "https", "sqlite", "file"), root_only=False),
-        lambda url: url + MLFLOW_PATH,
-        derived=True,
-    ),
-    _Setting("serving_url", _http(root_only=False), lambda url: url + SERVING_PATH, derived=True),
-    _Setting("serving_host", _check_nonempty, lambda url: SERVING_HOST),
-    _Setting("kfp_url", _http(root_only=False), lambda url: url + KFP_PATH, derived=True),
-    _Setting("s3_access_key", _check_nonempty, lambda url: DEFAULT_ACCESS_KEY, secret=True),
-    _Setting("s3_secret_key", _check_nonempty, lambda url: DEFAULT_SECRET_KEY, secret=True),
-    _Setting("s3_region", _check_nonempty, lambda url: DEFAULT_REGION),
-    _Setting("data_bucket", _check_bucket, lambda url: DATA_BUCKET),
-    _Setting("models_bucket", _check_bucket, lambda url: MODELS_BUCKET),
-    _Setting("data_key", _check_key, lambda url: DATA_KEY),
-    _Setting("latest_prefix", _check_prefix, lambda url: LATEST_PREFIX),
-    _Setting("experiment", _check_nonempty, lambda url: EXPERIMENT),
-    _Setting("model_name", _check_nonempty, lambda url: MODEL_NAME),
-    _Setting("artifact_name", _check_nonempty, lambda url: ARTIFACT_NAME),
-    _Setting(
-        "artifact_root",
-        lambda v: _check_url(v, schemes=("s3",), root_only=False) if v else None,
-        lambda url: None,
-    ),
-    _Setting("connect_timeout", _check_timeout, lambda url: CONNECT_TIMEOUT),
-    _Setting("read_timeout", _check_timeout, lambda url: READ_TIMEOUT),
-)
-SETTING_NAMES = tuple(s.name for s in SETTINGS)
+    def default_text(self, default_url: str = DEFAULT_URL) -> str:
+        """The default in words: ``<url>/mlflow`` for a derived one, ``unset`` for none, seconds without ``.0``."""
+        if self.name == "url":
+            return default_url
+        value = self.default("<url>" if self.derived else default_url)
+        if value is None:
+            return "unset"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def setting(
+    help: str,
+    default: Any = None,
+    *,
+    check: Callable[[Any], Any],
+    derive: Callable[[str], Any] | None = None,
+    secret: bool = False,
+    step: bool = False,
+) -> Any:
+    """Declare a setting as a ``MetroConfig`` field: the one place its help, default, validator and secrecy are written.
+
+    ``default`` is its value when it is not set, or ``derive(url)`` computes it from the gateway URL;
+    ``secret`` wraps the value in ``Secret``; ``step`` makes it an option of the step CLIs.
+    """
+    make = derive or (lambda url: default)
+    spec = Setting("", help, check, make, secret=secret, derived=derive is not None, step=step)  # named by SETTINGS
+    value = make(DEFAULT_URL)
+    if secret:
+        return field(default_factory=lambda: Secret(value), metadata={_SPEC: spec})
+    return field(default=value, metadata={_SPEC: spec})
 
 
 @dataclass(frozen=True, kw_only=True)
 class MetroConfig:
-    """Resolved settings for one Metro platform. Build it with ``load_config`` or ``from_env``."""
+    """Resolved settings for one Metro platform. Build it with ``load_config`` or ``from_env``.
 
-    url: str = DEFAULT_URL
-    in_cluster_url: str = IN_CLUSTER_URL
-    s3_endpoint: str = DEFAULT_URL
-    tracking_uri: str = DEFAULT_URL + MLFLOW_PATH
-    serving_url: str = DEFAULT_URL + SERVING_PATH
-    serving_host: str = SERVING_HOST
-    kfp_url: str = DEFAULT_URL + KFP_PATH
-    s3_access_key: Secret = field(default_factory=lambda: Secret(DEFAULT_ACCESS_KEY))
-    s3_secret_key: Secret = field(default_factory=lambda: Secret(DEFAULT_SECRET_KEY))
-    s3_region: str = DEFAULT_REGION
-    data_bucket: str = DATA_BUCKET
-    models_bucket: str = MODELS_BUCKET
-    data_key: str = DATA_KEY
-    latest_prefix: str = LATEST_PREFIX
-    experiment: str = EXPERIMENT
-    model_name: str = MODEL_NAME
-    artifact_name: str = ARTIFACT_NAME
-    artifact_root: str | None = None
-    connect_timeout: float = CONNECT_TIMEOUT
-    read_timeout: float = READ_TIMEOUT
+    Each field below is a setting's only declaration; ``SETTINGS`` is read from them. Order matters:
+    ``url`` comes first because the endpoints after it derive from it.
+    """
+
+    url: str = setting("gateway URL every endpoint derives from", DEFAULT_URL, check=_http(root_only=True), step=True)
+    in_cluster_url: str = setting(
+        "gateway URL as seen from inside the cluster, for pipeline steps", IN_CLUSTER_URL, check=_http(root_only=True)
+    )
+    s3_endpoint: str = setting("S3 (MinIO) endpoint", check=_http(root_only=True), derive=lambda url: url, step=True)
+    tracking_uri: str = setting(
+        "MLflow tracking URI",
+        check=lambda v: _check_url(v, schemes=("http", "https", "sqlite", "file"), root_only=False),
+        derive=lambda url: url + MLFLOW_PATH,
+        step=True,
+    )
+    serving_url: str = setting(
+        "the served model's invocations endpoint", check=_http(root_only=False), derive=lambda url: url + SERVING_PATH
+    )
+    serving_host: str = setting("Host header that routes to the served model", SERVING_HOST, check=_check_nonempty)
+    kfp_url: str = setting("Kubeflow Pipelines API", check=_http(root_only=False), derive=lambda url: url + KFP_PATH)
+    s3_access_key: Secret = setting("S3 access key", DEFAULT_ACCESS_KEY, check=_check_nonempty, secret=True)
+    s3_secret_key: Secret = setting("S3 secret key", DEFAULT_SECRET_KEY, check=_check_nonempty, secret=True)
+    s3_region: str = setting("region S3 requests are signed for", DEFAULT_REGION, check=_check_nonempty)
+    data_bucket: str = setting("bucket for datasets", DATA_BUCKET, check=_check_bucket, step=True)
+    models_bucket: str = setting("bucket for models", MODELS_BUCKET, check=_check_bucket, step=True)
+    data_key: str = setting("key of the Iris CSV in the data bucket", DATA_KEY, check=_check_key, step=True)
+    latest_prefix: str = setting(
+        "prefix in the models bucket that the serving pod loads", LATEST_PREFIX, check=_check_prefix, step=True
+    )
+    experiment: str = setting("MLflow experiment", EXPERIMENT, check=_check_nonempty, step=True)
+    model_name: str = setting("registered model name", MODEL_NAME, check=_check_nonempty, step=True)
+    artifact_name: str = setting("artifact path of the model in its run", ARTIFACT_NAME, check=_check_nonempty)
+    artifact_root: str | None = setting(
+        "s3:// root for a new experiment's artifacts (unset: the server's --default-artifact-root)",
+        check=lambda v: _check_url(v, schemes=("s3",), root_only=False) if v else None,
+        step=True,
+    )
+    connect_timeout: float = setting("seconds to wait to connect", CONNECT_TIMEOUT, check=_check_timeout, step=True)
+    read_timeout: float = setting("seconds to wait for an answer", READ_TIMEOUT, check=_check_timeout, step=True)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -267,6 +298,12 @@ class MetroConfig:
         return text
 
 
+SETTINGS: tuple[Setting, ...] = tuple(
+    dataclasses.replace(f.metadata[_SPEC], name=f.name) for f in dataclasses.fields(MetroConfig) if _SPEC in f.metadata
+)
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+
+
 def _refuse_unknown(names: Mapping[str, Any]) -> None:
     unknown = sorted(set(names) - set(SETTING_NAMES))
     if unknown:
@@ -288,12 +325,13 @@ def load_config(
     """Resolve every setting by precedence (CLI > ``METRO_*`` env > ini > default) and validate it.
 
     ``cli`` maps setting names to values (``None`` means "not given");
-    ``ini`` maps setting names or ``metro_*`` ini keys to values;
+    ``environ`` is read for ``METRO_*`` variables, an empty one meaning unset;
+    ``ini`` maps setting names or ``metro_*`` ini keys to values (an empty one means unset);
     ``default_url`` is the gateway URL used when none is given (the step
     CLIs pass the in-cluster URL).
     """
     _refuse_unknown(cli or {})
-    env = {s.name: environ[s.env] for s in SETTINGS if environ and s.env in environ}
+    env = {s.name: environ[s.env] for s in SETTINGS if environ and environ.get(s.env) not in (None, "")}
     ini_values: dict[str, Any] = {}
     for s in SETTINGS:
         for key in (s.ini, s.name):
@@ -325,7 +363,7 @@ def _resolve(
         else:
             raw = default_url if s.name == "url" else s.default(values.get("url", default_url))
             source = f"derived from url ({sources['url']})" if s.derived else DEFAULT_SOURCE
-        if raw is None and s.name == "artifact_root":
+        if raw is None:  # an optional setting (artifact_root) left unset
             values[s.name], sources[s.name] = None, source
             continue
         try:
@@ -345,10 +383,24 @@ def _resolve(
 
 def describe(config: MetroConfig) -> dict[str, str]:
     """Each setting's display value (secrets masked) and source, for reports."""
-    out = {}
-    for f in dataclasses.fields(config):
-        if f.name == "sources":
-            continue
-        value = getattr(config, f.name)
-        out[f.name] = f"{MASK if isinstance(value, Secret) else value}  [{config.source_of(f.name)}]"
-    return out
+    return {s.name: f"{MASK if s.secret else getattr(config, s.name)}  [{config.source_of(s.name)}]" for s in SETTINGS}
+
+
+def markdown_table() -> str:
+    """The configuration table in Markdown: one row per setting, from its declaration (docs/configuration.md)."""
+    code = "`{}`".format
+    rows = [
+        "| setting | env var | ini key | step CLI option | default | secret | meaning |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        if s.name == "url":
+            default = f"{code(DEFAULT_URL)} (step CLIs: {code(IN_CLUSTER_URL)})"
+        elif s.derived:
+            default = f"derived from url: {code(s.default_text())}"
+        else:
+            default = "unset" if s.default(DEFAULT_URL) is None else code(s.default_text())
+        cells = [s.name, code(s.env), code(s.ini), code(s.option) if s.option else "-", default]
+        cells += ["yes" if s.secret else "no", s.help]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"

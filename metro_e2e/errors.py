@@ -14,6 +14,7 @@ subclass carries the process exit code the CLIs use for it::
     +-- ServingError (9)         the model server answered non-2xx (status, error_code, message)
     +-- PipelineError (10)       a pipeline could not be compiled, checked or run (names the task)
     +-- StackError (11)          a local stack service did not start, become ready or stop
+    +-- KfpError (12)            Kubeflow Pipelines answered, but not as the workflow needs
     +-- Interrupted (130)        a run was interrupted (SIGINT/SIGTERM) before it could write its report
 
 Third-party exceptions are wrapped with ``raise ... from exc`` so the cause
@@ -21,6 +22,11 @@ survives for debugging while the user sees one sentence.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the annotation: the runner imports this module
+    from metro_e2e.pipeline.local import RunResult
 
 
 class MetroE2EError(Exception):
@@ -111,12 +117,19 @@ class ServingError(MetroE2EError):
 
 
 class PipelineError(MetroE2EError):
-    """A pipeline task failed, timed out, or the pipeline cannot be run as written."""
+    """A pipeline task failed, timed out, or the pipeline cannot be run as written.
+
+    ``task`` names the task at fault, if one is; ``result`` is what the run got done before it stopped (the local
+    runner's ``RunResult``, every task with its state), or None when no task ran.
+    """
 
     exit_code = 10
 
-    def __init__(self, message: str, *, task: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, task: str | None = None, result: RunResult | None = None, hint: str | None = None
+    ) -> None:
         self.task = task
+        self.result = result
         super().__init__(message, hint=hint)
 
 
@@ -124,6 +137,12 @@ class StackError(MetroE2EError):
     """A local stack service failed to start, become ready or stop (the message names its URL and log)."""
 
     exit_code = 11
+
+
+class KfpError(MetroE2EError):
+    """KFP answered, but not as the workflow needs."""
+
+    exit_code = 12
 
 
 class Interrupted(MetroE2EError):

@@ -20,18 +20,13 @@ from typing import Any
 
 import requests
 
-from metro_e2e.errors import EndpointUnreachable, MetroE2EError
+from metro_e2e._poll import NotYet, PollTimeout, poll
+from metro_e2e.errors import EndpointUnreachable, KfpError, MetroE2EError
 
 log = logging.getLogger(__name__)
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
 KFP_ATTEMPTS = 2  # one retry of a connection or read error; urllib3's default would make 4 attempts
-
-
-class KfpError(MetroE2EError):
-    """KFP answered, but not as the workflow needs."""
-
-    exit_code = 12
 
 
 @dataclass(frozen=True)
@@ -168,8 +163,8 @@ class Kfp:
         """Poll until the run reaches any terminal state (CANCELED included) or ``timeout_s`` passes."""
         client = self.client()
         started = time.monotonic()
-        state = "RUNTIME_STATE_UNSPECIFIED"
-        while True:
+
+        def attempt() -> RunOutcome | NotYet:
             run = self._call("get the run", client.get_run, run_id)
             state = _state(getattr(run, "state", None))
             elapsed = time.monotonic() - started
@@ -178,9 +173,13 @@ class Kfp:
             if state in TERMINAL:
                 task, error = _failing_task(run) if state != "SUCCEEDED" else (None, None)
                 return RunOutcome(run_id, state, elapsed, task, error or _error_text(getattr(run, "error", None)))
-            if elapsed >= timeout_s:
-                return RunOutcome(run_id, "TIMED_OUT", elapsed, None, f"still {state} after {timeout_s:.0f} s")
-            time.sleep(min(poll_s, max(0.0, timeout_s - elapsed)))
+            return NotYet((state, elapsed))
+
+        try:
+            return poll(attempt, timeout_s=timeout_s, interval_s=poll_s, what=f"KFP run {run_id}")
+        except PollTimeout as exc:
+            state, elapsed = exc.seen
+            return RunOutcome(run_id, "TIMED_OUT", elapsed, None, f"still {state} after {timeout_s:.0f} s")
 
     def delete_pipeline(self, pipeline_id: str) -> None:
         client = self.client()

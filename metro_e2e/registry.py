@@ -49,6 +49,12 @@ def client_major() -> int:
     return int(mlflow.__version__.split(".")[0])
 
 
+def compatible(client: str, server: str) -> bool:
+    """The tested pairs: a 2.x client works with 2.x and 3.x servers; a 3.x client needs a 3.x server."""
+    c, s = int(client.split(".")[0]), int(server.split(".")[0])
+    return (c == 2 and s in (2, 3)) or (c == 3 and s == 3)
+
+
 MLFLOW_ATTEMPTS = 2  # one retry, with no wait, on 429/5xx and connection errors
 
 
@@ -184,9 +190,15 @@ def _quote(name: str) -> str:
     raise TrackingError(f"model name {name!r} contains both quote characters, which MLflow search cannot express")
 
 
+def name_filter(name: str) -> str:
+    """The ``search_model_versions`` filter for the versions of the registered model ``name``: ``name='...'``
+    (``name="..."`` when the name holds a ``'``); ``TrackingError`` when it holds both quote characters."""
+    return f"name={_quote(name)}"
+
+
 def latest_version(client: MlflowClient, name: str) -> str:
     """The highest version number registered under ``name``."""
-    versions = [int(v.version) for v in client.search_model_versions(f"name={_quote(name)}")]
+    versions = [int(v.version) for v in client.search_model_versions(name_filter(name))]
     if not versions:
         raise TrackingError(
             f"registered model {name!r} has no versions",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from metro_e2e.errors import AuthError, EndpointUnreachable, MetroE2EError, Stor
 log = logging.getLogger(__name__)
 
 DELETE_BATCH = 1000  # the S3 DeleteObjects limit
+MULTIPART_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
 _MISSING_BUCKET = {"NoSuchBucket"}
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
@@ -243,6 +245,18 @@ class Storage:
     def put_bytes(self, bucket: str, key: str, data: bytes, *, metadata: dict[str, str] | None = None) -> None:
         with self.errors("write", bucket=bucket, key=key):
             self.client.put_object(Bucket=bucket, Key=key, Body=data, Metadata=metadata or {})
+
+    def put_multipart(self, bucket: str, key: str, data: bytes, *, part_size: int = MULTIPART_PART_BYTES) -> None:
+        """Write ``data`` as a multipart upload of ``part_size`` parts (S3's minimum part is 5 MiB)."""
+        from boto3.s3.transfer import TransferConfig
+
+        with self.errors("multipart upload", bucket=bucket, key=key):
+            self.client.upload_fileobj(
+                io.BytesIO(data),
+                bucket,
+                key,
+                Config=TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size),
+            )
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         with self.errors("read", bucket=bucket, key=key):

@@ -1,4 +1,4 @@
-"""What one conformance run shares between clauses: target, namespace, options, results, cleanup, evidence.
+"""What one conformance run shares between clauses: target, namespace, options, hand-offs, cleanup, evidence.
 
 Everything a check creates is recorded here and lives in the run's namespace
 (CONTRACT.md): S3 keys under ``metro-e2e/<run-id>/``, experiment and model
@@ -15,7 +15,7 @@ import logging
 import secrets
 import shlex
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -25,12 +25,11 @@ from typing import Any
 import requests
 
 from metro_e2e.config import MetroConfig
+from metro_e2e.conformance.options import Options
 
 log = logging.getLogger(__name__)
 
 NAMESPACE_ROOT = "metro-e2e/"  # every run's objects live under <root><run id>/ (CONTRACT.md: the run's namespace)
-DEFAULT_LATENCY_BUDGET_MS = 250.0
-DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
 
 
 class ClauseFailed(AssertionError):
@@ -75,19 +74,53 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True)
+class Version:
+    """A model version a check trained and registered: the settings it used (its model name), what training
+    returned (run id, version, accuracy) and, once located, where its files are."""
+
+    config: MetroConfig
+    result: Any
+    where: Any = None  # registry.VersionLocation
+
+
+@dataclass(frozen=True)
+class KfpPipeline:
+    pipeline_id: str
+    version_id: str
+
+
+@dataclass(frozen=True)
+class KfpRun:
+    run_id: str
+    name: str
+
+
 @dataclass
-class Options:
-    allow_promote: bool = False
-    restart_serving: str | Callable[[], Any] | None = None
-    strict: bool = False
-    quick: bool = False
-    skip: tuple[str, ...] = ()
-    skip_reasons: dict[str, str] = field(default_factory=dict)
-    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
-    step_image: str | None = None
-    kfp_run_timeout_s: float = DEFAULT_KFP_RUN_TIMEOUT_S
-    restart_timeout_s: float = 120.0
-    evidence_dir: Path | None = None
+class Shared:
+    """What a check hands to the checks after it (each field: who sets it -> who reads it)."""
+
+    mlflow_server: str | None = None  # MLF-3 -> the report
+    kfp_backend: str | None = None  # KFP-1 -> the report
+    trained: Version | None = None  # MLF-5 -> PRM-2
+    latest_model: Any = None  # PRM-1, the model loaded from latest/ -> SRV-4, SRV-5
+    promoted: Version | None = None  # PRM-2 (SRV-5 when it promotes another) -> SRV-5
+    previous_latest: Any = None  # PRM-2, promotion.backup.Backup of latest/ -> cleanup puts it back
+    promoting: str | None = None  # PRM-2, the model name it promotes -> cleanup
+    serving_restarted: bool = False  # SRV-5 -> cleanup restarts serving again after putting latest/ back
+    kfp_pipeline: KfpPipeline | None = None  # KFP-2 -> KFP-3
+    kfp_run: KfpRun | None = None  # KFP-3 -> KFP-4
+
+
+@dataclass
+class Created:
+    """What checks create, recorded before they create it, so cleanup finds it even after a failure half-way."""
+
+    s3: list[tuple[str, str]] = field(default_factory=list)  # (bucket, prefix)
+    experiments: list[str] = field(default_factory=list)  # MLflow experiment names
+    models: list[str] = field(default_factory=list)  # registered model names
+    pipelines: list[str] = field(default_factory=list)  # KFP pipeline names
+    kfp_experiments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,13 +129,9 @@ class RunContext:
     options: Options = field(default_factory=Options)
     run_id: str = field(default_factory=new_run_id)
     s3_backend: str | None = None
-    results: dict[str, Any] = field(default_factory=dict)  # what a clause hands its dependents
-    # what checks create, recorded before they create it (S3 (bucket, prefix); MLflow experiment and registered model
-    # names; KFP pipeline and experiment names), so cleanup finds it even after a failure half-way
-    created: dict[str, list] = field(
-        default_factory=lambda: {"s3": [], "experiments": [], "models": [], "pipelines": [], "kfp_experiments": []}
-    )
-    versions: dict[str, str | None] = field(default_factory=dict)
+    shared: Shared = field(default_factory=Shared)  # what a clause hands its dependents
+    running: str | None = None  # the clause whose check runs (set by the engine; names its evidence file)
+    created: Created = field(default_factory=Created)
 
     @cached_property
     def storage(self):
@@ -123,8 +152,9 @@ class RunContext:
     def timeout(self) -> tuple[float, float]:
         return (self.config.connect_timeout, self.config.read_timeout)
 
-    def evidence(self, clause_id: str, what: str, response: requests.Response | None = None, text: str = "") -> None:
-        """Keep a request/response excerpt (secrets masked) under ``--evidence-dir``."""
+    def evidence(self, what: str, response: requests.Response | None = None, text: str = "") -> None:
+        """Keep a request/response excerpt (secrets masked) under ``--evidence-dir``, in the running clause's file."""
+        clause_id = self.running or "run"
         if not self.options.evidence_dir:
             return
         folder = Path(self.options.evidence_dir)
@@ -159,61 +189,26 @@ class RunContext:
 
 def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
     """Promote mode: put back what ``latest/`` held before PRM-2 (and serve it again if SRV-5 restarted serving).
+    Returns what to report, and the backup prefix to keep."""
+    from metro_e2e.promotion.backup import restore_latest
 
-    ``latest/`` is put back when it holds the check's model or a promotion of it that did not finish; it is left
-    alone when the check never changed it, or when someone else promoted since (then the copy is kept and named).
-    Returns what to report, and the backup prefix to keep.
-    """
-    from metro_e2e import promotion
-    from metro_e2e.errors import MetroE2EError
-
-    previous, name = ctx.results.get("previous_latest"), ctx.results.get("promoting")
-    if not previous or not name:
+    backup, name = ctx.shared.previous_latest, ctx.shared.promoting
+    if backup is None or not name:
         return [], None  # latest/ was empty before (PRM-2 says so), or no promotion started
-    backup, record, before = previous
-    cfg, storage = ctx.config, ctx.storage
-    where = f"s3://{cfg.models_bucket}/{cfg.latest_prefix}"
-    what = f"{record['name']} v{record['version']}"
-    kept = f"its copy is kept at s3://{cfg.models_bucket}/{backup}"
-    try:
-        marker = promotion.read_marker(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
-        unfinished = promotion.pending(
-            storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, marker=marker
-        )
-        ours = (marker or {}).get("name") == name or any(j.get("name") == name for j in unfinished)
-        if not ours and marker == before and _same_files(ctx, cfg.latest_prefix, backup):
-            return [], None  # the check's promotion failed before it changed latest/
-        if not ours and marker != before:
-            return [
-                f"{where} holds {(marker or {}).get('name')} v{(marker or {}).get('version')} at the end, not the "
-                f"check's model (someone else promoted during the run): {what} was not put back; {kept}"
-            ], backup
-        promotion.copy_to_latest(
-            storage, bucket=cfg.models_bucket, source_prefix=backup, latest_prefix=cfg.latest_prefix, record=record
-        )
-        promotion.discard(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, name=name)
-    except MetroE2EError as exc:
-        return [f"{where} may still hold the check's model: putting {what} back failed ({exc.message}); {kept}"], backup
-    if ctx.results.get("serving_restarted"):
+    cfg = ctx.config
+    problems, keep, restored = restore_latest(
+        ctx.storage, backup, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, name=name
+    )
+    if restored and ctx.shared.serving_restarted:
         try:
             ctx.restart_serving()
         except Exception as exc:  # noqa: BLE001 - reported as something left for the user
+            where = f"s3://{cfg.models_bucket}/{cfg.latest_prefix}"
+            what = f"{backup.record['name']} v{backup.record['version']}"
             return [
                 f"{where} holds {what} again, but restarting serving failed ({exc}): it still serves the check's model"
             ], None
-    return [], None
-
-
-def _same_files(ctx: RunContext, prefix: str, other: str) -> bool:
-    """Whether two prefixes of the models bucket hold the same files (names and ETags; the marker aside)."""
-    from metro_e2e import promotion
-
-    def files(at: str) -> dict[str, str]:
-        listed = ctx.storage.list_objects(ctx.config.models_bucket, at)
-        return {o.key[len(at) :]: o.etag for o in listed if not o.key.endswith(promotion.MARKER_NAME)}
-
-    here = files(prefix)
-    return bool(here) and all(here.values()) and here == files(other)
+    return problems, keep
 
 
 def cleanup(ctx: RunContext) -> list[str]:
@@ -225,7 +220,7 @@ def cleanup(ctx: RunContext) -> list[str]:
     storage = ctx.storage
     restore_problems, keep = _restore_latest(ctx)
     leftovers += restore_problems
-    for bucket in dict.fromkeys(b for b, _ in ctx.created["s3"]):  # only where a check wrote
+    for bucket in dict.fromkeys(b for b, _ in ctx.created.s3):  # only where a check wrote
         try:
             if keep and bucket == ctx.config.models_bucket:  # the only copy of what latest/ held: reported, kept
                 storage.delete_keys(
@@ -237,16 +232,16 @@ def cleanup(ctx: RunContext) -> list[str]:
             leftovers += [f"s3://{bucket}/{k}" for k in left]
         except MetroE2EError as exc:
             leftovers.append(f"s3://{bucket}/{ctx.namespace} ({exc.message})")
-    if ctx.created["models"] or ctx.created["experiments"]:
+    if ctx.created.models or ctx.created.experiments:
         client = registry.make_client(ctx.config)
-        for name in dict.fromkeys(ctx.created["models"]):
+        for name in dict.fromkeys(ctx.created.models):
             try:
                 with registry.tracking_errors(ctx.config, "delete a registered model"):
                     client.delete_registered_model(name)
             except MetroE2EError as exc:
                 if "RESOURCE_DOES_NOT_EXIST" not in str(exc) and "not found" not in str(exc).lower():
                     leftovers.append(f"registered model {name} ({exc.message})")
-        for name in dict.fromkeys(ctx.created["experiments"]):
+        for name in dict.fromkeys(ctx.created.experiments):
             try:
                 with registry.tracking_errors(ctx.config, "delete an experiment"):
                     experiment = client.get_experiment_by_name(name)
@@ -254,17 +249,17 @@ def cleanup(ctx: RunContext) -> list[str]:
                         client.delete_experiment(experiment.experiment_id)
             except MetroE2EError as exc:
                 leftovers.append(f"experiment {name} ({exc.message})")
-    if ctx.created["pipelines"] or ctx.created["kfp_experiments"]:
+    if ctx.created.pipelines or ctx.created.kfp_experiments:
         from metro_e2e.kfp import Kfp
 
         kfp = Kfp(ctx.config.kfp_url, connect_timeout=ctx.config.connect_timeout, read_timeout=ctx.config.read_timeout)
-        for name in dict.fromkeys(ctx.created["pipelines"]):
+        for name in dict.fromkeys(ctx.created.pipelines):
             try:
                 if (pipeline_id := kfp.pipeline_id(name)) is not None:
                     kfp.delete_pipeline(pipeline_id)
             except MetroE2EError as exc:
                 leftovers.append(f"KFP pipeline {name} ({exc.message})")
-        for name in dict.fromkeys(ctx.created["kfp_experiments"]):
+        for name in dict.fromkeys(ctx.created.kfp_experiments):
             try:
                 if (experiment_id := kfp.experiment_id(name)) is not None:
                     kfp.delete_experiment(experiment_id)

@@ -21,8 +21,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from metro_e2e.conformance.catalogue import ADVISORY, CORE, PROMOTE, QUICK, Clause, matches
-from metro_e2e.conformance.context import BudgetExceeded, ClauseFailed, Options, RunContext, Undecided
+from metro_e2e.conformance.catalogue import ADVISORY, CORE, PROMOTE, Clause, matches
+from metro_e2e.conformance.context import BudgetExceeded, ClauseFailed, RunContext, Undecided
+from metro_e2e.conformance.options import Options, usage
 from metro_e2e.errors import MetroE2EError
 
 PASSED, FAILED, BLOCKED, SKIPPED, WARNED, ERROR = "passed", "failed", "blocked", "skipped", "warned", "error"
@@ -51,14 +52,12 @@ def requested(clause: Clause, options: Options) -> tuple[str, str] | None:
             if selector in options.skip_reasons:
                 return SKIPPED, options.skip_reasons[selector]
             return SKIPPED, f"--skip {selector} (remove it to check this clause)"
-    if options.quick and clause.id not in QUICK:
+    if options.quick and not clause.quick:
         return SKIPPED, "not part of --quick (run without --quick)"
     if clause.mode == PROMOTE and not options.allow_promote:
-        return SKIPPED, "changes what the platform serves: enable with --allow-promote"
-    if clause.component == "KFP" and clause.id != "KFP-1" and not options.step_image:
-        return SKIPPED, "runs the pipeline in a step image: enable with --step-image IMAGE"
-    if clause.id == "SRV-5" and options.restart_serving is None:
-        return SKIPPED, "needs a serving restart: enable with --restart-serving CMD"
+        return SKIPPED, f"changes what the platform serves: enable with {usage('allow_promote')}"
+    if clause.needs is not None and not getattr(options, clause.needs.option):
+        return SKIPPED, f"{clause.needs.why}: enable with {usage(clause.needs.option)}"
     return None
 
 
@@ -104,6 +103,7 @@ def execute(clause: Clause, ctx: RunContext) -> ClauseResult:
     limit = budget_s(clause, ctx)
     started = time.monotonic()
     try:
+        ctx.running = clause.id
         with _deadline(limit) as finished:
             detail = CHECKS[clause.id](ctx)
             finished.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Callable
@@ -10,30 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
-from metro_e2e.conformance.engine import ERROR, FAILED, SKIPPED, VERDICTS, ClauseResult, exit_code
+from metro_e2e.conformance.catalogue import BEHIND_GATEWAY, BY_ID, CLAUSES, GATEWAY, QUICK
+from metro_e2e.conformance.engine import ERROR, FAILED, SKIPPED, VERDICTS, ClauseResult, exit_code, mode_name
+from metro_e2e.conformance.options import Options, Preset
 from metro_e2e.errors import ConfigError, Interrupted, MetroE2EError
 
 SUITE = "metro_e2e.conformance.suite"
 
 
-@dataclass(frozen=True, kw_only=True)
-class CheckRequest:
-    url: str | None = None
-    quick: bool = False
-    skip: tuple[str, ...] = ()
-    allow_promote: bool = False
-    restart_serving: str | None = None
-    strict: bool = False
-    report_json: str | None = None
-    junit_xml: str | None = None
-    evidence_dir: str | None = None
-    step_image: str | None = None
-    latency_budget_ms: float | None = None
-    restart_timeout_s: float | None = None
-
-
-def validate(request: CheckRequest) -> None:
+def validate(request: Options) -> None:
     """Refuse conflicting options and report paths that cannot be written (``ConfigError``) before anything runs."""
     components = {c.component for c in CLAUSES}
     for selector in request.skip:
@@ -46,7 +32,7 @@ def validate(request: CheckRequest) -> None:
             )
     if request.quick and (request.allow_promote or request.restart_serving):
         raise ConfigError(
-            "--quick checks only GW-1, S3-1, MLF-1, KFP-1 and SRV-1, which never promote",
+            f"--quick checks only {', '.join(QUICK[:-1])} and {QUICK[-1]}, which never promote",
             setting="quick",
             source="command-line options",
             hint="drop --allow-promote/--restart-serving, or drop --quick",
@@ -66,7 +52,7 @@ def validate(request: CheckRequest) -> None:
 def diagnosis(report: dict) -> str | None:
     """One sentence for a run whose verdicts point at the URL itself, not at one component."""
     verdicts = {c["id"]: c["verdict"] for c in report["clauses"]}
-    if verdicts.get("GW-1") == "passed" and all(verdicts.get(i) == "failed" for i in ("S3-1", "MLF-1", "SRV-1")):
+    if verdicts.get(GATEWAY) == "passed" and all(verdicts.get(i) == "failed" for i in BEHIND_GATEWAY):
         return (
             f"{report['target']} answers HTTP, but neither S3, MLflow nor model serving is behind it: it does not "
             "look like a Metro gateway (check --url / METRO_URL: it must be the Istio ingress gateway's address)"
@@ -74,7 +60,8 @@ def diagnosis(report: dict) -> str | None:
     return None
 
 
-def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]:
+def pytest_args(request: Options, workdir: Path) -> list[str]:
+    """pytest's own arguments for the check's session (the check's options go to it as a ``Preset`` object)."""
     ini = workdir / "pytest.ini"
     ini.write_text("[pytest]\n")  # keep the caller's project configuration out of the run
     argv = [
@@ -91,37 +78,12 @@ def pytest_args(request: CheckRequest, report: Path, workdir: Path) -> list[str]
         "--no-header",
         "--tb=no",
         "-rN",
-        "--metro-progress",
-        "--metro-report-json",
-        str(report),
         "-o",
         "junit_family=xunit1",
         "--pyargs",
         SUITE,
     ]
-    if request.url:
-        argv += ["--metro-url", request.url]
-    for selector in request.skip:
-        argv += ["--metro-skip", selector]
-    flags = {
-        "--metro-quick": request.quick,
-        "--metro-allow-promote": request.allow_promote,
-        "--metro-strict": request.strict,
-    }
-    argv += [flag for flag, on in flags.items() if on]
-    if request.latency_budget_ms is not None:
-        argv += ["--metro-latency-budget-ms", str(request.latency_budget_ms)]
-    if request.restart_timeout_s is not None:
-        argv += ["--metro-restart-timeout-s", str(request.restart_timeout_s)]
-    for option, value in (
-        ("--metro-restart-serving", request.restart_serving),
-        ("--junitxml", request.junit_xml),
-        ("--metro-evidence-dir", request.evidence_dir),
-        ("--metro-step-image", request.step_image),
-    ):
-        if value:
-            argv += [option, value]
-    return argv
+    return argv + (["--junitxml", request.junit_xml] if request.junit_xml else [])
 
 
 @dataclass(frozen=True)
@@ -144,7 +106,7 @@ class _InterruptProbe:
         self.interrupted = self.interrupted or type(excinfo.value) is KeyboardInterrupt
 
 
-def run(request: CheckRequest, *, mask: Callable[[str], str] = str) -> Outcome:
+def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
     """Run the live tier; the reports are written and complete however the session ends (``mask`` hides secrets in
     what pytest's own crash says)."""
     from metro_e2e.conformance.report import complete_junit, write_report
@@ -158,7 +120,8 @@ def run(request: CheckRequest, *, mask: Callable[[str], str] = str) -> Outcome:
                 stale.unlink(missing_ok=True)  # a report left by an earlier run must never be read as this one's
         crash = ""
         try:
-            code = pytest.main(pytest_args(request, report_path, Path(tmp)), plugins=[probe])
+            preset = Preset(dataclasses.replace(request, report_json=str(report_path), progress=True))
+            code = pytest.main(pytest_args(request, Path(tmp)), plugins=[probe, preset])
         except KeyboardInterrupt:  # a second signal while the session cleaned up or wrote its reports
             code = pytest.ExitCode.INTERRUPTED
         except Exception as exc:  # noqa: BLE001 - pytest itself crashed; what its session wrote still counts
@@ -218,13 +181,12 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def write_not_run(request: CheckRequest, target: str, error: MetroE2EError) -> list[str]:
+def write_not_run(request: Options, target: str, error: MetroE2EError) -> list[str]:
     """A check that stops before it starts (bad input) still leaves the reports a CI job publishes: every clause
     ``error`` with the reason. Returns the paths written; a path that cannot be written is left out."""
     from metro_e2e.conformance.report import complete_junit, not_run_report, write_report
 
-    mode = "quick" if request.quick else ("promote" if request.allow_promote else "default")
-    report = not_run_report(target=target, mode=mode, why=str(error))
+    report = not_run_report(target=target, mode=mode_name(request), why=str(error))
     written = []
     for path, write in ((request.report_json, write_report), (request.junit_xml, complete_junit)):
         if not path:

@@ -11,6 +11,7 @@ task runs.
 
 from __future__ import annotations
 
+import graphlib
 import json
 import logging
 import os
@@ -104,16 +105,26 @@ def map_command(command: list[str], task: str) -> list[str]:
 
 
 def _topological(tasks: Mapping[str, FlatTask]) -> list[str]:
-    order, done = [], set()
-    pending = dict(tasks)
-    while pending:
-        ready = sorted(n for n, t in pending.items() if (t.dependencies & set(tasks)) <= done)
-        if not ready:
-            raise PipelineError(f"the pipeline's tasks depend on each other in a cycle: {sorted(pending)}")
-        for name in ready:
-            order.append(name)
-            done.add(name)
-            pending.pop(name)
+    """The tasks in dependency order, a wave at a time: every task whose dependencies have run, by name.
+
+    A dependency on a task the pipeline does not have is ignored. A cycle is refused, naming every task that
+    cannot be ordered (those in the cycle and those that wait for them).
+    """
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for name, task in tasks.items():
+        sorter.add(name, *(task.dependencies & set(tasks)))
+    try:
+        sorter.prepare()
+        cycle = False
+    except graphlib.CycleError:  # the sorter still hands out every task before the cycle
+        cycle = True
+    order: list[str] = []
+    while ready := sorted(sorter.get_ready()):
+        order.extend(ready)
+        sorter.done(*ready)
+    if cycle:
+        pending = set(tasks) - set(order)
+        raise PipelineError(f"the pipeline's tasks depend on each other in a cycle: {sorted(pending)}")
     return order
 
 
@@ -245,11 +256,11 @@ def _task_failure(task: TaskResult, result: RunResult) -> PipelineError:
     if task.log and task.log.exists():
         tail = task.log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
     how = "timed out" if task.exit_code is None else f"failed with exit code {task.exit_code}"
-    err = PipelineError(
-        f"task {task.name} {how} (log {task.log}); last lines:\n    " + "\n    ".join(tail), task=task.name
+    return PipelineError(
+        f"task {task.name} {how} (log {task.log}); last lines:\n    " + "\n    ".join(tail),
+        task=task.name,
+        result=result,
     )
-    err.result = result  # type: ignore[attr-defined]
-    return err
 
 
 def run_local(

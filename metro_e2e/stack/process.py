@@ -22,14 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from metro_e2e._poll import NotYet, PollTimeout, poll
 from metro_e2e.errors import StackError
 
 log = logging.getLogger(__name__)
 
 LOG_TAIL = 20
 STOP_GRACE_S = 5.0
+READY_POLL_S = 0.25  # between readiness probes
 
 
 STACK_PORTS = (20000, 29999)  # below the usual ephemeral range (32768+) and Kubernetes' NodePorts (30000-32767)
@@ -184,29 +185,28 @@ def wait_ready(
     service: Service, probe: Callable[[], Probe], *, expected: str, deadline_s: float, hint: str = ""
 ) -> None:
     """Poll ``probe`` until it passes, the process exits, or ``deadline_s`` passes (then raise StackError)."""
-    last = Probe(False, "nothing yet")
 
-    def attempt() -> bool:
-        nonlocal last
+    def attempt() -> bool | NotYet:
         if service.process is not None and service.process.poll() is not None:
-            last = Probe(False, f"the process exited with code {service.process.returncode}")
-            raise _Exited()
-        last = probe()
-        return last.ok
+            raise _Exited(f"the process exited with code {service.process.returncode}")
+        seen = probe()
+        return True if seen.ok else NotYet(seen.seen)
 
-    retrying = Retrying(
-        stop=stop_after_delay(deadline_s), wait=wait_fixed(0.25), retry=retry_if_result(lambda ok: ok is False)
-    )
     try:
-        retrying(attempt)
-    except (RetryError, _Exited):
+        poll(attempt, timeout_s=deadline_s, interval_s=READY_POLL_S, what=f"{service.name} to be ready")
+    except (PollTimeout, _Exited) as exc:
+        last = exc.seen
         raise StackError(
             f"{service.name} at {service.url} was not ready within {deadline_s:.0f} s: expected {expected}, "
-            f"last saw {last.seen}"
+            f"last saw {last}"
             + (f" ({hint})" if hint else "")
             + f"; log {service.log_path}:\n    {log_tail(service.log_path)}"
         ) from None
 
 
 class _Exited(Exception):
-    pass
+    """The service's process ended while we waited for it; ``seen`` says how."""
+
+    def __init__(self, seen: str) -> None:
+        self.seen = seen
+        super().__init__(seen)

@@ -7,22 +7,17 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 
 from metro_e2e._console import guarded
-from metro_e2e.config import IN_CLUSTER_URL, SETTING_NAMES, MetroConfig, load_config
+from metro_e2e.config import IN_CLUSTER_URL, SETTING_NAMES, SETTINGS, MetroConfig, Setting, load_config
 
-PLATFORM_OPTIONS = {
-    "url": "gateway URL every endpoint derives from (env METRO_URL; default: the in-cluster gateway)",
-    "s3_endpoint": "S3 endpoint (env METRO_S3_ENDPOINT; default: the gateway root)",
-    "tracking_uri": "MLflow tracking URI (env METRO_TRACKING_URI; default: <url>/mlflow)",
-    "data_bucket": "bucket for datasets (env METRO_DATA_BUCKET; default ml-data)",
-    "data_key": "key of the Iris CSV (env METRO_DATA_KEY; default iris/iris.csv)",
-    "models_bucket": "bucket for models (env METRO_MODELS_BUCKET; default ml-models)",
-    "latest_prefix": "prefix the serving pod loads (env METRO_LATEST_PREFIX; default latest/)",
-    "experiment": "MLflow experiment (env METRO_EXPERIMENT; default iris-experiment)",
-    "model_name": "registered model name (env METRO_MODEL_NAME; default iris-model)",
-    "artifact_root": "s3:// root for a new experiment's artifacts (env METRO_ARTIFACT_ROOT; default: the server's)",
-    "connect_timeout": "seconds to wait for a connection (env METRO_CONNECT_TIMEOUT; default 5)",
-    "read_timeout": "seconds to wait for an answer (env METRO_READ_TIMEOUT; default 30)",
-}
+
+def _option_help(setting: Setting) -> str:
+    """The setting's declared help, its environment variable and its default in a step (the in-cluster gateway)."""
+    text = f"{setting.help} (env {setting.env}; default: {setting.default_text(IN_CLUSTER_URL)})"
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+# every setting declared with step=True, and its --help text, from metro_e2e.config
+PLATFORM_OPTIONS = {s.name: _option_help(s) for s in SETTINGS if s.step}
 
 
 def add_platform_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from metro_e2e._poll import NotYet, PollTimeout, poll
 from metro_e2e.stack.s3 import docker_available
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,16 +30,18 @@ def metro_compose_stack():
 
 
 def test_compose_gateway_serves_mlflow_and_s3(metro_compose_stack):  # pragma: no cover - needs Docker
-    deadline, last = time.monotonic() + 180, None
-    while time.monotonic() < deadline:
+    def mlflow_answers() -> requests.Response | NotYet:
         try:
-            last = requests.get(
+            answer = requests.get(
                 f"{metro_compose_stack}/mlflow/api/2.0/mlflow/experiments/search?max_results=1", timeout=5
             )
-            if last.status_code == 200:
-                break
         except requests.RequestException as exc:
-            last = exc
-        time.sleep(2)
+            return NotYet(exc)
+        return answer if answer.status_code == 200 else NotYet(answer)
+
+    try:
+        last = poll(mlflow_answers, timeout_s=180, interval_s=2, what="MLflow through the compose gateway")
+    except PollTimeout as exc:
+        last = exc.seen
     assert getattr(last, "status_code", None) == 200, f"MLflow through the compose gateway: last saw {last!r}"
     assert requests.get(f"{metro_compose_stack}/ml-models", timeout=5).status_code == 403  # anonymous

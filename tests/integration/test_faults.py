@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import uuid
 import pytest
 import requests
 
+from metro_e2e._poll import NotYet, PollTimeout, poll
 from metro_e2e.errors import EndpointUnreachable
 from metro_e2e.promotion import copy_to_latest, inspect_latest
 from metro_e2e.storage import Storage
@@ -45,9 +47,13 @@ def test_mlflow_killed_mid_training_is_a_clear_error_and_latest_is_untouched(met
     before = inspect_latest(storage, bucket="ml-models", latest_prefix="latest/")
     argv = [*train_step_argv(sys.executable, config, tmp_path), "--read_timeout", "5"]
     step = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    deadline = time.monotonic() + 60
-    while _runs(stack, config.experiment) == 0 and time.monotonic() < deadline and step.poll() is None:
-        time.sleep(0.1)
+    with contextlib.suppress(PollTimeout):  # a step still without a run after 60 s meets the fault all the same
+        poll(
+            lambda: True if _runs(stack, config.experiment) or step.poll() is not None else NotYet("no run yet"),
+            timeout_s=60,
+            interval_s=0.1,
+            what="the training step to start its MLflow run",
+        )
     assert step.poll() is None, "the run finished before MLflow could be killed"
     stack.services["mlflow"].stop(grace=0.5)
     started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from metro_e2e import cli, data
+from metro_e2e import cli, data, registry
 from metro_e2e.errors import PipelineError
 from metro_e2e.pipeline.local import run_local
 from metro_e2e.storage import Storage
@@ -43,7 +43,7 @@ def test_run_local_completes_every_task_and_registers(
     for task in ("load-data", "train-model", "promote-model"):
         assert f"{task}" in out and "SUCCEEDED" in out.split(task, 1)[1].splitlines()[0]
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
-    versions = client.search_model_versions(f"name='{config.model_name}'")
+    versions = client.search_model_versions(registry.name_filter(config.model_name))
     assert [str(v.version) for v in versions] == ["1"]
     run_id = out.split("run local-", 1)[1].split()[0]
     assert client.get_run(versions[0].run_id).data.tags[LINEAGE_TAG] == f"local-{run_id}"

@@ -11,7 +11,7 @@ import mlflow.pyfunc
 import pytest
 import requests
 
-from metro_e2e import data, promotion, serving, training
+from metro_e2e import data, promotion, registry, serving, training
 from metro_e2e.errors import AuthError
 from metro_e2e.serving import ServingClient
 from metro_e2e.stack import LocalStack, StackOptions
@@ -111,7 +111,7 @@ def test_compiled_pipeline_runs_locally_against_the_stack(metro_stack, tmp_path,
     result = run_local(request.config.rootpath / "fixtures" / "iris_pipeline.yaml", params=params, run_dir=tmp_path)
     assert [t.state for t in result.tasks] == ["SUCCEEDED", "SUCCEEDED", "SKIPPED"]
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
-    (version,) = client.search_model_versions(f"name='{config.model_name}'")
+    (version,) = client.search_model_versions(registry.name_filter(config.model_name))
     assert client.get_run(version.run_id).data.tags[training.LINEAGE_TAG] == result.run_id
 
 

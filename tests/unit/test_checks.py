@@ -7,6 +7,7 @@ verdict ``engine.execute`` gives and the cause named in its detail. A check is t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -17,7 +18,8 @@ from werkzeug import Response
 from metro_e2e.config import load_config
 from metro_e2e.conformance import engine
 from metro_e2e.conformance.catalogue import BY_ID
-from metro_e2e.conformance.context import Options, RunContext
+from metro_e2e.conformance.context import RunContext, Version
+from metro_e2e.conformance.options import Options
 
 pytest_plugins = ["pytest_httpserver"]
 
@@ -374,10 +376,10 @@ class _Predicts:
 
 def test_srv_4_fails_when_the_served_model_is_not_latests(platform, httpserver):
     _serving(httpserver, _scoring)  # predicts 0 for every row
-    platform.results["latest_model"] = _Predicts(2)
+    platform.shared.latest_model = _Predicts(2)
     result = run(platform, "SRV-4")
     assert result.verdict == "failed" and "150 differ" in result.detail
-    platform.results["latest_model"] = _Predicts(0)
+    platform.shared.latest_model = _Predicts(0)
     assert run(platform, "SRV-4").verdict == "passed"
 
 
@@ -389,10 +391,10 @@ def test_srv_6_warns_over_the_latency_budget_and_fails_under_strict(platform, ht
         return _scoring(request)
 
     _serving(httpserver, slow)
-    platform.options.latency_budget_ms = 5
+    platform.options = dataclasses.replace(platform.options, latency_budget_ms=5)
     result = run(platform, "SRV-6")
     assert result.verdict == "warned" and "p95 under 5 ms" in result.detail
-    platform.options.strict = True
+    platform.options = dataclasses.replace(platform.options, strict=True)
     assert run(platform, "SRV-6").verdict == "failed"
 
 
@@ -457,7 +459,7 @@ def promoted_platform(trained_platform):
         storage.delete_prefix(config.models_bucket, prefix)
     promotion.promote(config, version=seeded.version, storage=storage)
     ctx = RunContext(config=config, options=Options(allow_promote=True))
-    ctx.results["trained"] = (mine, result, registry.locate_version(mine, mine.model_name, result.version))
+    ctx.shared.trained = Version(mine, result, registry.locate_version(mine, mine.model_name, result.version))
     return ctx
 
 
@@ -492,17 +494,17 @@ def _in_place_promotion(*, delete_first: bool):
 
 
 def test_prm_2_fails_a_promotion_that_empties_latest_first(promoted_platform, monkeypatch):
-    from metro_e2e.conformance import checks
+    from metro_e2e import promotion as metro_promotion
 
-    monkeypatch.setattr(checks.promotion, "promote_location", _in_place_promotion(delete_first=True))
+    monkeypatch.setattr(metro_promotion, "promote_location", _in_place_promotion(delete_first=True))
     result = run(promoted_platform, "PRM-2")
     assert result.verdict == "failed" and "latest/ was empty after deleting latest/" in result.detail
 
 
 def test_prm_2_fails_a_promotion_whose_half_swapped_state_a_reader_would_load(promoted_platform, monkeypatch):
-    from metro_e2e.conformance import checks
+    from metro_e2e import promotion as metro_promotion
 
-    monkeypatch.setattr(checks.promotion, "promote_location", _in_place_promotion(delete_first=False))
+    monkeypatch.setattr(metro_promotion, "promote_location", _in_place_promotion(delete_first=False))
     result = run(promoted_platform, "PRM-2")
     assert result.verdict == "failed" and "nothing marking the promotion as under way" in result.detail
 
@@ -540,20 +542,22 @@ def serving_platform(promoted_platform, httpserver):
     _serving(httpserver, answer)
     assert run(ctx, "PRM-2").verdict == "passed"
     ctx.config = ctx.config.replace(serving_url=httpserver.url_for("/mlflow-model/invocations"))
-    ctx.options.restart_timeout_s = 1
+    ctx.options = dataclasses.replace(ctx.options, restart_timeout_s=1)
     return ctx, served, load_latest
 
 
 def test_srv_5_fails_a_restart_that_does_nothing(serving_platform):
     ctx, served, load_latest = serving_platform
-    ctx.options.restart_serving = lambda: "restarted"
+    ctx.options = dataclasses.replace(ctx.options, restart_serving=lambda: "restarted")
     result = run(ctx, "SRV-5")
     assert result.verdict == "failed" and "predictions still differ" in result.detail
 
 
 def test_srv_5_passes_a_real_restart(serving_platform):
     ctx, served, load_latest = serving_platform
-    ctx.options.restart_serving = lambda: served.update(model=load_latest()) or "restarted"
+    ctx.options = dataclasses.replace(
+        ctx.options, restart_serving=lambda: served.update(model=load_latest()) or "restarted"
+    )
     result = run(ctx, "SRV-5")
     assert result.verdict == "passed" and "rows changed" in result.detail
 
@@ -561,12 +565,14 @@ def test_srv_5_passes_a_real_restart(serving_platform):
 def test_srv_5_promotes_a_distinguishable_version_when_the_served_model_predicts_alike(serving_platform):
     ctx, served, load_latest = serving_platform
     served["model"] = load_latest()  # the platform already serves a model that predicts like the run's
-    ctx.options.restart_serving = lambda: served.update(model=load_latest()) or "restarted"
+    ctx.options = dataclasses.replace(
+        ctx.options, restart_serving=lambda: served.update(model=load_latest()) or "restarted"
+    )
     result = run(ctx, "SRV-5")
     assert result.verdict == "passed" and "rows changed" in result.detail
     promoted = int(re.search(r"serves metro-e2e-unit v(\d+) ", result.detail).group(1))
-    assert promoted > int(ctx.results["trained"][1].version)  # a new version, trained on another split
-    ctx.options.restart_serving = lambda: "restarted"  # and then a restart that does nothing is caught
+    assert promoted > int(ctx.shared.trained.result.version)  # a new version, trained on another split
+    ctx.options = dataclasses.replace(ctx.options, restart_serving=lambda: "restarted")  # a restart that does nothing
     served["model"] = load_latest()
     assert run(ctx, "SRV-5").verdict == "failed"
 
@@ -576,8 +582,8 @@ def test_srv_5_cannot_decide_when_no_version_predicts_otherwise(serving_platform
 
     ctx, served, load_latest = serving_platform
     served["model"] = load_latest()
-    ctx.options.restart_serving = lambda: "restarted"
-    monkeypatch.setattr(checks, "DISTINGUISHING_SPLITS", range(0))
+    ctx.options = dataclasses.replace(ctx.options, restart_serving=lambda: "restarted")
+    monkeypatch.setattr(checks.serving, "DISTINGUISHING_SPLITS", range(0))
     result = run(ctx, "SRV-5")
     assert result.verdict == "error" and result.detail.startswith("cannot decide: the model served before")
 
@@ -588,8 +594,8 @@ def test_srv_5_does_not_pass_a_noop_restart_after_a_failed_request_before_it(ser
     ctx, served, load_latest = serving_platform
     served["model"] = load_latest()
     served["fail_next"] = 3  # every attempt before the restart
-    ctx.results["latest_model"] = load_latest()  # what SRV-4 saw served: predicts like the run's version
-    ctx.options.restart_serving = lambda: "restarted"
+    ctx.shared.latest_model = load_latest()  # what SRV-4 saw served: predicts like the run's version
+    ctx.options = dataclasses.replace(ctx.options, restart_serving=lambda: "restarted")
     result = run(ctx, "SRV-5")
     assert result.verdict == "failed" and "predictions still differ" in result.detail
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 import pytest
@@ -71,7 +72,7 @@ def test_explicit_endpoint_wins_over_derived():
         ({"METRO_URL": "http://gw:99999"}, "url", "port"),
         ({"METRO_URL": "http://gw/mlflow"}, "url", "gateway root"),
         ({"METRO_URL": "http://gw/?x=1"}, "url", "query"),
-        ({"METRO_S3_ACCESS_KEY": ""}, "s3_access_key", "non-empty"),
+        ({"METRO_S3_ACCESS_KEY": " "}, "s3_access_key", "non-empty"),
         ({"METRO_DATA_BUCKET": "ML_Data"}, "data_bucket", "bucket name"),
         ({"METRO_MODELS_BUCKET": "192.168.1.1"}, "models_bucket", "IP address"),
         ({"METRO_LATEST_PREFIX": "latest"}, "latest_prefix", "end with '/'"),
@@ -91,6 +92,54 @@ def test_malformed_values_name_the_setting_and_its_source(env, setting, words):
     assert var in err.source and var in str(err)
     assert words in str(err)
     assert err.exit_code == 2
+
+
+def test_an_empty_environment_variable_means_unset():
+    empty = {s.env: "" for s in cfg.SETTINGS}
+    unset, blank = load_config(environ={}), load_config(environ=empty)
+    assert blank == unset and blank.sources == unset.sources and cfg.describe(blank) == cfg.describe(unset)
+    ini = {"metro_url": "http://ini.test", "metro_experiment": "ini-exp"}
+    under_ini = load_config(environ=empty, ini=ini)
+    assert (under_ini.url, under_ini.tracking_uri, under_ini.experiment) == (
+        "http://ini.test",
+        "http://ini.test/mlflow",
+        "ini-exp",
+    )
+    assert under_ini.source_of("url") == "ini option metro_url"
+    in_cluster = load_config(environ={"METRO_URL": ""}, default_url=cfg.IN_CLUSTER_URL)
+    assert in_cluster.url == cfg.IN_CLUSTER_URL and MetroConfig.from_env({"METRO_URL": ""}).url == cfg.DEFAULT_URL
+
+
+def test_an_empty_ini_value_means_unset():
+    assert load_config(environ={}, ini={s.ini: "" for s in cfg.SETTINGS}) == load_config(environ={})
+
+
+def test_each_setting_is_declared_once_as_a_field_with_its_help():
+    fields = [f.name for f in dataclasses.fields(MetroConfig) if f.name != "sources"]
+    assert list(cfg.SETTING_NAMES) == fields and cfg.SETTING_NAMES[0] == "url"
+    for s in cfg.SETTINGS:
+        assert s.help and "\n" not in s.help and len(s.help) <= 100, s.name
+        assert (s.env, s.ini) == ("METRO_" + s.name.upper(), "metro_" + s.name)
+    assert {s.name for s in cfg.SETTINGS if s.secret} == {"s3_access_key", "s3_secret_key"}
+    assert {s.name for s in cfg.SETTINGS if s.derived} == {"s3_endpoint", "tracking_uri", "serving_url", "kfp_url"}
+    # the dataclass defaults are the defaults load_config resolves (with their sources)
+    assert MetroConfig() == load_config(environ={})
+
+
+def test_the_configuration_table_has_one_row_per_setting():
+    lines = cfg.markdown_table().splitlines()
+    assert lines[0].startswith("| setting | env var | ini key | step CLI option | default | secret |")
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in lines[2:]}
+    assert list(rows) == list(cfg.SETTING_NAMES) and len(lines) == 2 + len(cfg.SETTINGS)
+    for s in cfg.SETTINGS:
+        row = rows[s.name]
+        assert row.count(" | ") == 6 and row.endswith(f" | {s.help} |"), row
+        assert f"`{s.env}`" in row and f"`{s.ini}`" in row
+        assert (f"`--{s.name}`" in row) == s.step
+        assert (" | yes | " in row) == s.secret
+    assert "derived from url: `<url>/mlflow`" in rows["tracking_uri"]
+    assert f"`{cfg.DEFAULT_URL}`" in rows["url"] and cfg.IN_CLUSTER_URL in rows["url"]
+    assert " | `5` | " in rows["connect_timeout"] and " | unset | " in rows["artifact_root"]
 
 
 def test_cli_source_is_named():
@@ -163,7 +212,9 @@ def test_invalid_bucket_names_are_rejected(name):
         and "-." not in name
         and not _is_ip(name)
     )
-    if valid:
+    if not name:  # empty means unset
+        assert load_config(environ={"METRO_DATA_BUCKET": name}).data_bucket == cfg.DATA_BUCKET
+    elif valid:
         assert load_config(environ={"METRO_DATA_BUCKET": name}).data_bucket == name
     else:
         with pytest.raises(ConfigError):

@@ -11,8 +11,8 @@ import pytest
 
 from metro_e2e.conformance import catalogue, engine
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
-from metro_e2e.conformance.context import Options
 from metro_e2e.conformance.engine import BLOCKED, FAILED, PASSED, SKIPPED, WARNED, ClauseResult, gate
+from metro_e2e.conformance.options import Options
 
 ROOT = Path(__file__).resolve().parents[2]
 pytest_plugins = ["pytester"]
@@ -103,7 +103,7 @@ def test_report_schema_accepts_a_report_and_rejects_a_bad_verdict():
     from metro_e2e.config import load_config
     from metro_e2e.conformance.context import RunContext
     from metro_e2e.conformance.report import SCHEMA, build_report
-    from metro_e2e.pytest_plugin import MetroRun
+    from metro_e2e.conformance.session import MetroRun
 
     run = MetroRun(RunContext(config=load_config(environ={})))
     run.results = _ok("GW-1")
@@ -141,24 +141,24 @@ def test_a_clause_claimed_twice_is_a_usage_error(pytester):
 
 
 def test_check_options_are_validated():
-    from metro_e2e.conformance.runner import CheckRequest, validate
+    from metro_e2e.conformance.runner import validate
     from metro_e2e.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--skip XYZ names no clause"):
-        validate(CheckRequest(skip=("XYZ",)))
+        validate(Options(skip=("XYZ",)))
     with pytest.raises(ConfigError, match="--quick checks only"):
-        validate(CheckRequest(quick=True, allow_promote=True))
+        validate(Options(quick=True, allow_promote=True))
     with pytest.raises(ConfigError, match="add --allow-promote"):
-        validate(CheckRequest(restart_serving="true"))
-    validate(CheckRequest(skip=("KFP", "SRV-6")))
+        validate(Options(restart_serving="true"))
+    validate(Options(skip=("KFP", "SRV-6")))
 
 
 def test_every_clause_has_a_check_and_a_test():
     from metro_e2e.conformance import checks, suite
 
     assert set(checks.CHECKS) == set(BY_ID)
-    claimed = {f.pytestmark[0].args[0] for n, f in vars(suite).items() if n.startswith("test_")}
-    assert claimed == set(BY_ID)
+    claimed = {f.pytestmark[0].args[0]: n for n, f in vars(suite).items() if n.startswith("test_")}
+    assert claimed == {c.id: c.test_name for c in CLAUSES}
 
 
 def _promote_mode_run(config, storage, *, promote: bool = True):
@@ -166,6 +166,7 @@ def _promote_mode_run(config, storage, *, promote: bool = True):
     with the check's model (v9)."""
     from metro_e2e import promotion
     from metro_e2e.conformance.context import RunContext
+    from metro_e2e.promotion.backup import Backup
 
     ctx = RunContext(config=config)
     for prefix, body in (("old/", b"v1"), ("check/", b"v9")):
@@ -174,11 +175,11 @@ def _promote_mode_run(config, storage, *, promote: bool = True):
     old = {"name": "iris-model", "version": "1", "source_uri": "s3://ml-models/old/"}
     promotion.copy_to_latest(storage, bucket="ml-models", source_prefix="old/", latest_prefix="latest/", record=old)
     before = promotion.read_marker(storage, bucket="ml-models", latest_prefix="latest/")
-    ctx.created["s3"].append(("ml-models", ctx.namespace))
+    ctx.created.s3.append(("ml-models", ctx.namespace))
     for rel in ("MLmodel", "model.pkl"):
         storage.copy("ml-models", "latest/" + rel, ctx.namespace + "previous-latest/" + rel)
-    ctx.results["previous_latest"] = (ctx.namespace + "previous-latest/", old, before)
-    ctx.results["promoting"] = ctx.name
+    ctx.shared.previous_latest = Backup(ctx.namespace + "previous-latest/", old, before)
+    ctx.shared.promoting = ctx.name
     if promote:
         mine = {"name": ctx.name, "version": "9", "source_uri": "s3://ml-models/check/"}
         promotion.copy_to_latest(
@@ -227,7 +228,7 @@ def test_cleanup_puts_the_files_back_when_the_checks_marker_write_was_lost(metro
 
     storage = Storage(metro_unit_platform)
     ctx = _promote_mode_run(metro_unit_platform, storage)
-    before = ctx.results["previous_latest"][2]
+    before = ctx.shared.previous_latest.marker
     storage.put_bytes("ml-models", "latest/" + promotion.MARKER_NAME, json_.dumps(before).encode())
     assert _latest(storage)[1] == b"v9"
     assert cleanup(ctx) == []
@@ -357,9 +358,11 @@ def test_a_report_left_by_an_earlier_run_is_never_read_as_this_ones(tmp_path, mo
 
     stale = tmp_path / "report.json"
     stale.write_text(json.dumps({"clauses": [{"id": "GW-1", "verdict": "passed"}]}))
-    monkeypatch.setattr(pytest, "main", lambda args: pytest.ExitCode.USAGE_ERROR)  # a session that wrote nothing
+    monkeypatch.setattr(
+        pytest, "main", lambda args, plugins=(): pytest.ExitCode.USAGE_ERROR
+    )  # a session that wrote nothing
     with pytest.raises(MetroE2EError, match="ended before any clause ran"):
-        runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(stale)))
+        runner.run(Options(url="http://gw.test", report_json=str(stale)))
     assert not stale.exists()
 
 
@@ -401,7 +404,7 @@ def _fake_session(report: dict, code):
     """A pytest.main that writes ``report`` where the plugin would and ends with ``code``."""
 
     def main(args, plugins=()):
-        path = args[args.index("--metro-report-json") + 1]
+        path = next(p.options.report_json for p in plugins if hasattr(p, "options"))
         Path(path).write_text(json.dumps(report))
         return code
 
@@ -423,7 +426,7 @@ def test_check_exits_by_the_verdicts_unless_something_outside_them_failed(
         for c in CLAUSES
     ]
     monkeypatch.setattr(pytest, "main", _fake_session({"clauses": clauses}, pytest.ExitCode(pytest_code)))
-    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
+    outcome = runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert outcome.exit_code == exit_code
     assert (outcome.stopped is not None) == (advisory == "passed" and pytest_code == 1)
 
@@ -440,14 +443,12 @@ def test_a_pytest_that_raises_still_ends_the_check_with_its_reports(tmp_path, mo
     write = _fake_session({"clauses": clauses}, pytest.ExitCode.OK)
 
     def main(args, plugins=()):
-        write(args)
+        write(args, plugins)
         raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'")
 
     monkeypatch.setattr(pytest, "main", main)
     junit = tmp_path / "junit.xml"
-    outcome = runner.run(
-        runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json"), junit_xml=str(junit))
-    )
+    outcome = runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json"), junit_xml=str(junit)))
     assert outcome.exit_code == 1
     assert (
         outcome.stopped == "stopped with a pytest internal error (TypeError: unsupported operand type(s) for -: "
@@ -471,7 +472,7 @@ def test_an_interrupt_pytest_crashed_on_still_exits_130(tmp_path, monkeypatch):
     write = _fake_session({"clauses": _passing_clauses()}, pytest.ExitCode.OK)
 
     def main(args, plugins=()):
-        write(args)
+        write(args, plugins)
         try:
             raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -481,7 +482,7 @@ def test_an_interrupt_pytest_crashed_on_still_exits_130(tmp_path, monkeypatch):
         raise AssertionError
 
     monkeypatch.setattr(pytest, "main", main)
-    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
+    outcome = runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert (outcome.exit_code, outcome.stopped) == (130, "was interrupted")
 
 
@@ -534,7 +535,7 @@ def test_a_session_that_ended_early_fails_the_check_even_if_every_verdict_it_has
     unreached = {"verdict": "error", "detail": "not run: the session ended early (pytest did not say why) before it"}
     report = {"clauses": _passing_clauses(**{"SRV-6": unreached}), "stopped": "ended early (pytest did not say why)"}
     monkeypatch.setattr(pytest, "main", _fake_session(report, pytest.ExitCode.OK))
-    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(tmp_path / "r.json")))
+    outcome = runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert (outcome.exit_code, outcome.stopped) == (1, "ended early (pytest did not say why)")
 
 
@@ -568,7 +569,7 @@ def test_a_clause_pytests_own_selection_left_out_is_an_error_in_check(tmp_path, 
     report = {"clauses": _passing_clauses(**{"SRV-6": left_out}), "stopped": None}
     monkeypatch.setattr(pytest, "main", _fake_session(report, pytest.ExitCode.OK))
     path = tmp_path / "r.json"
-    outcome = runner.run(runner.CheckRequest(url="http://gw.test", report_json=str(path)))
+    outcome = runner.run(Options(url="http://gw.test", report_json=str(path)))
     assert (outcome.exit_code, outcome.stopped) == (1, "left clauses out through pytest's own selection")
     written = {c["id"]: c for c in json.loads(path.read_text())["clauses"]}
     assert written["SRV-6"]["verdict"] == "error" and "PYTEST_ADDOPTS" in written["SRV-6"]["detail"]

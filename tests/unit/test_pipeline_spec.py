@@ -14,7 +14,7 @@ import yaml
 
 from metro_e2e.errors import InputError, PipelineError
 from metro_e2e.pipeline import compile_pipeline, spec
-from metro_e2e.pipeline.local import LocalRunner, map_command, parse_params
+from metro_e2e.pipeline.local import LocalRunner, _topological, map_command, parse_params
 
 REFRESH = "metro-e2e pipeline compile -o fixtures/iris_pipeline.yaml"
 
@@ -172,3 +172,17 @@ def test_params_are_typed_and_unknown_ones_refused(golden_text):
         parse_params(["seed=many"], pipeline)
     with pytest.raises(PipelineError, match="not NAME=VALUE"):
         parse_params(["seed"], pipeline)
+
+
+def test_tasks_run_a_wave_at_a_time_by_name_and_a_cycle_is_refused(golden_text):
+    tasks = spec.parse(golden_text).flat_tasks()
+    assert _topological(tasks) == ["load-data", "train-model", "promote-model"]
+
+    def task(name, *deps):
+        return spec.FlatTask(name=name, component="c", executor="e", dependencies=set(deps))
+
+    waves = {t.name: t for t in [task("c", "a", "b"), task("b"), task("a"), task("d", "not-a-task"), task("e", "c")]}
+    assert _topological(waves) == ["a", "b", "d", "c", "e"]  # a dependency the pipeline lacks is ignored
+    cyclic = {**waves, **{t.name: t for t in [task("x", "y"), task("y", "x", "c"), task("z", "x")]}}
+    with pytest.raises(PipelineError, match=r"depend on each other in a cycle: \['x', 'y', 'z'\]$"):
+        _topological(cyclic)  # the tasks in the cycle and those waiting for it, not those before it

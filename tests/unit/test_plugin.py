@@ -159,3 +159,36 @@ def test_a_second_signal_during_cleanup_still_writes_the_report_with_its_verdict
     assert document["stopped"] == "was interrupted"
     assert document["clauses"][0]["id"] == "GW-1" and document["clauses"][0]["verdict"] == "failed"
     assert len(document["leftovers"]) == 1 and document["leftovers"][0].startswith("cleanup did not finish: ")
+
+
+def test_two_sessions_in_one_interpreter_share_no_state(pytester, tmp_path, monkeypatch):
+    """Options, verdicts and the report belong to one session (its config.stash): a second session in the same
+    process starts from nothing, and takes its options from its own ini keys."""
+    import json
+
+    from metro_e2e.conformance.runner import SUITE
+
+    monkeypatch.delenv("METRO_URL", raising=False)
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    common = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--pyargs", SUITE]
+    pytester.runpytest_inprocess("--metro-skip", "S3", "--metro-report-json", str(first), *common)
+    pytester.makeini(f"[pytest]\nmetro_quick = true\nmetro_report_json = {second}\n")
+    pytester.runpytest_inprocess(*common)
+    one = {c["id"]: c for c in json.loads(first.read_text())["clauses"]}
+    two = {c["id"]: c for c in json.loads(second.read_text())["clauses"]}
+    assert one["S3-1"]["verdict"] == "skipped" and one["S3-1"]["detail"].startswith("--skip S3")
+    assert one["S3-2"]["verdict"] == "skipped" and one["MLF-1"]["verdict"] == "blocked"
+    assert two["GW-1"]["verdict"] == "failed" and two["S3-1"]["verdict"] == "blocked"  # no --skip S3 left over
+    assert two["S3-2"] == {**two["S3-2"], "verdict": "skipped", "detail": "not part of --quick (run without --quick)"}
+    assert json.loads(second.read_text())["mode"] == "quick" and json.loads(first.read_text())["mode"] == "default"
+
+
+def test_every_setting_has_an_ini_key(pytester, monkeypatch):
+    monkeypatch.delenv("METRO_MODELS_BUCKET", raising=False)
+    pytester.makeini("[pytest]\nmetro_models_bucket = other-models\nmetro_read_timeout = 7\n")
+    pytester.makepyfile(
+        "def test_y(metro_config):\n"
+        "    assert metro_config.models_bucket == 'other-models' and metro_config.read_timeout == 7.0\n"
+        "    assert metro_config.source_of('models_bucket') == 'ini option metro_models_bucket'\n"
+    )
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -88,6 +88,13 @@ def test_model_names_with_quotes_are_searched_safely(metro_unit_platform):
     assert registry.locate_version(config, config.model_name).version == "1"
 
 
+def test_name_filter_quotes_by_the_quote_the_name_lacks():
+    assert registry.name_filter("iris-model") == "name='iris-model'"
+    assert registry.name_filter("it's-a-model") == 'name="it\'s-a-model"'
+    with pytest.raises(TrackingError, match="contains both quote characters"):
+        registry.name_filter('it\'s "quoted"')
+
+
 def test_session_restores_global_mlflow_state(metro_unit_platform):
     import os
 

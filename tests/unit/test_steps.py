@@ -8,8 +8,10 @@ import pytest
 from moto.core import set_initial_no_auth_action_count
 
 from metro_e2e import data
+from metro_e2e.config import IN_CLUSTER_URL, SETTINGS
 from metro_e2e.errors import AuthError, ConfigError, EndpointUnreachable, InputError, StorageError
 from metro_e2e.steps import load_data, promote, train, upload_data
+from metro_e2e.steps._cli import config_from_args
 from metro_e2e.storage import Storage
 
 
@@ -163,3 +165,24 @@ def test_credentials_are_not_arguments():
     for module in (upload_data, load_data, train, promote):
         options = {o for a in module.build_parser()._actions for o in a.option_strings}
         assert not any("key" in o and "data_key" not in o for o in options), options
+
+
+def test_setting_options_take_their_help_from_the_declaration():
+    declared = {s.name: s for s in SETTINGS}
+    offered = set()
+    for module in (upload_data, load_data, train, promote):
+        for action in module.build_parser()._actions:
+            if action.dest in declared:
+                s = declared[action.dest]
+                offered.add(s.name)
+                assert action.option_strings == [f"--{s.name}"] and action.default is None
+                assert action.help.startswith(f"{s.help} (env {s.env}; default: "), action.help
+    assert offered == {s.name for s in SETTINGS if s.step}
+    url = next(a for a in upload_data.build_parser()._actions if a.dest == "url")
+    assert url.help.endswith(f"default: {IN_CLUSTER_URL})")  # the steps' gateway, not the laptop's
+
+
+def test_an_empty_environment_variable_is_unset_in_a_step():
+    args = upload_data.build_parser().parse_args([])
+    config = config_from_args(args, environ={"METRO_URL": "", "METRO_DATA_KEY": "", "METRO_S3_SECRET_KEY": ""})
+    assert (config.url, config.data_key, config.s3_secret_key.reveal()) == (IN_CLUSTER_URL, "iris/iris.csv", "minio123")

@@ -1,0 +1,73 @@
+"""What every check uses: the registry of checks by clause id, and small helpers for HTTP, failures, the Iris rows,
+the model server and ``latest/``'s model."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+
+import requests
+
+from metro_e2e import data, promotion, serving
+from metro_e2e._http import why_no_answer
+from metro_e2e.conformance.context import ClauseFailed, RunContext
+from metro_e2e.errors import MetroE2EError
+
+Check = Callable[[RunContext], str]
+CHECKS: dict[str, Check] = {}  # clause id -> its check; filled by @registers in each component's module
+
+
+def registers(clause_id: str) -> Callable[[Check], Check]:
+    """Register the decorated function as the check of ``clause_id`` (the catalogue's id; once per clause)."""
+    from metro_e2e.conformance.catalogue import BY_ID
+
+    def register(check: Check) -> Check:
+        if clause_id not in BY_ID or clause_id in CHECKS:
+            raise ValueError(f"{check.__name__}: {clause_id!r} is not a catalogue clause, or has a check already")
+        CHECKS[clause_id] = check
+        return check
+
+    return register
+
+
+def get(ctx: RunContext, url: str, **kwargs) -> requests.Response:
+    try:
+        response = requests.get(url, timeout=ctx.timeout, allow_redirects=False, **kwargs)
+    except requests.RequestException as exc:
+        connect, read = ctx.timeout
+        why = why_no_answer(exc, url, connect_timeout=connect, read_timeout=read)
+        raise ClauseFailed("an HTTP answer", why, url=url) from None
+    ctx.evidence(f"GET {url}", response)
+    return response
+
+
+def fail_from(exc: MetroE2EError, expected: str) -> ClauseFailed:
+    return ClauseFailed(expected, str(exc))
+
+
+def load_latest(ctx: RunContext):
+    import mlflow.pyfunc
+
+    folder = tempfile.mkdtemp(prefix="metro-e2e-latest-")
+    cfg = ctx.config
+    promotion.download_latest(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, dest=folder)
+    return mlflow.pyfunc.load_model(folder)
+
+
+def serving_client(ctx: RunContext, host: str | None = "default") -> serving.ServingClient:
+    c = serving.ServingClient.from_config(ctx.config)
+    if host != "default":
+        c.host = host
+    return c
+
+
+def iris_rows(n: int | None = None):
+    frame = data.iris_frame().drop(columns=[data.TARGET])
+    return frame if n is None else frame.iloc[[0, 50, 100, 1, 149][:n]]
+
+
+def json_or_none(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None

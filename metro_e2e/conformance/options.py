@@ -1,0 +1,225 @@
+"""The options of a conformance run, each declared once: as a field of ``Options`` with its flag and help.
+
+From these declarations come ``metro-e2e check``'s options (``add_arguments``), the pytest plugin's
+``--metro-*`` options and ``metro_*`` ini keys (``add_pytest_options``, ``from_pytest``) and the option table
+of ``docs/conformance.md`` (``markdown_table``). ``metro-e2e check`` hands its ``Options`` to the pytest
+session as an object (``Preset``), never as an argv the plugin would parse back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from metro_e2e.conformance.catalogue import QUICK
+from metro_e2e.errors import ConfigError
+
+DEFAULT_LATENCY_BUDGET_MS = 250.0
+DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
+DEFAULT_RESTART_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How an ``Options`` field is set: ``metro-e2e check <flag>``, and (``pytest``) ``--metro-<flag>`` and the ini
+    key ``metro_<field>``. ``flag=None``: not an option of ``check``."""
+
+    flag: str | None
+    help: str
+    metavar: str | None = None
+    pytest: bool = True
+
+
+def _option(default: Any, flag: str | None, help: str, *, metavar: str | None = None, pytest: bool = True) -> Any:
+    return field(default=default, metadata={"flag": Flag(flag, help, metavar, pytest)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """What one conformance run is asked to do (``dataclasses.replace`` derives a changed copy)."""
+
+    url: str | None = _option(
+        None, "--url", "gateway URL (default: start the local stack and check that)", metavar="URL", pytest=False
+    )
+    quick: bool = _option(False, "--quick", f"only {', '.join(QUICK)}: is the install alive")
+    skip: tuple[str, ...] = _option(
+        (), "--skip", "clauses (SRV-6) or components (KFP) to mark skipped", metavar="ID|PREFIX"
+    )
+    allow_promote: bool = _option(
+        False, "--allow-promote", "run the promote clauses (they change what the platform serves)"
+    )
+    restart_serving: str | Callable[[], Any] | None = _option(
+        None,
+        "--restart-serving",
+        "command that restarts serving, for SRV-5, e.g. 'kubectl rollout restart deployment "
+        "mlflow-model-deployment -n kubeflow' (the local stack restarts its own)",
+        metavar="CMD",
+    )
+    strict: bool = _option(False, "--strict", "advisory clauses fail instead of warn")
+    report_json: str | None = _option(None, "--report-json", "write the JSON report here", metavar="PATH")
+    junit_xml: str | None = _option(
+        None, "--junit-xml", "write a JUnit XML report here (pytest: --junitxml)", metavar="PATH", pytest=False
+    )
+    evidence_dir: str | None = _option(
+        None, "--evidence-dir", "keep request/response excerpts of the checks here", metavar="DIR"
+    )
+    step_image: str | None = _option(
+        None, "--step-image", "step image for the KFP clauses (see the Dockerfile)", metavar="IMAGE"
+    )
+    latency_budget_ms: float = _option(
+        DEFAULT_LATENCY_BUDGET_MS, "--latency-budget-ms", "SRV-6 p95 budget in ms", metavar="MS"
+    )
+    restart_timeout_s: float = _option(
+        DEFAULT_RESTART_TIMEOUT_S,
+        "--restart-timeout",
+        "how long SRV-5 waits for serving after the restart",
+        metavar="SECONDS",
+    )
+    progress: bool = _option(False, None, "one line per clause as it ends (check always prints them)")
+    kfp_run_timeout_s: float = DEFAULT_KFP_RUN_TIMEOUT_S  # KFP-3's wait for the run: not an option yet
+    skip_reasons: Mapping[str, str] = field(default_factory=dict)  # why a --skip selector was added (local stack)
+
+
+def declared() -> list[tuple[dataclasses.Field, Flag]]:
+    """Every ``Options`` field that is an option, with its declaration, in declaration order."""
+    return [(f, f.metadata["flag"]) for f in dataclasses.fields(Options) if "flag" in f.metadata]
+
+
+def _kind(f: dataclasses.Field) -> str:
+    default = f.default
+    if isinstance(default, bool):
+        return "flag"
+    if isinstance(default, tuple):
+        return "list"
+    if isinstance(default, float):
+        return "float"
+    return "text"
+
+
+def _pytest_flag(f: dataclasses.Field, flag: Flag) -> str:
+    return "--metro-" + (flag.flag or "--" + f.name.replace("_", "-")).removeprefix("--")
+
+
+def usage(name: str) -> str:
+    """How a user sets the option ``name`` on ``check``: ``--step-image IMAGE``."""
+    flag = Options.__dataclass_fields__[name].metadata["flag"]
+    return f"{flag.flag} {flag.metavar}" if flag.metavar else str(flag.flag)
+
+
+def wait_name(name: str) -> str:
+    """What a clause's budget calls the wait the option ``name`` sets."""
+    flag = Options.__dataclass_fields__[name].metadata.get("flag")
+    return flag.flag if flag and flag.flag else "the KFP run timeout"
+
+
+def add_arguments(parser) -> None:
+    """``metro-e2e check``'s options (argparse), one per declaration."""
+    for f, flag in declared():
+        if flag.flag is None:
+            continue
+        kind = _kind(f)
+        shown = f" (default {f.default:g})" if kind == "float" else ""
+        if kind == "flag":
+            parser.add_argument(flag.flag, dest=f.name, action="store_true", help=flag.help)
+        elif kind == "list":
+            parser.add_argument(
+                flag.flag, dest=f.name, nargs="+", action="extend", default=[], metavar=flag.metavar, help=flag.help
+            )
+        else:
+            parser.add_argument(
+                flag.flag,
+                dest=f.name,
+                type=float if kind == "float" else str,
+                default=None,
+                metavar=flag.metavar,
+                help=flag.help + shown,
+            )
+
+
+def from_arguments(args) -> Options:
+    """The ``Options`` an argparse namespace built by ``add_arguments`` asks for."""
+    values = {}
+    for f, flag in declared():
+        if flag.flag is None:
+            continue
+        value = getattr(args, f.name)
+        if value is None:
+            continue
+        values[f.name] = tuple(value) if _kind(f) == "list" else value
+    return Options(**values)
+
+
+def add_pytest_options(parser) -> None:
+    """The plugin's ``--metro-*`` options and ``metro_*`` ini keys, one per declaration (``url`` is a setting)."""
+    group = parser.getgroup("metro", "metro-e2e: the Metro platform under test")
+    for f, flag in declared():
+        if not flag.pytest:
+            continue
+        kind = _kind(f)
+        name, ini = _pytest_flag(f, flag), f"metro_{f.name}"
+        text = f"{flag.help} (ini {ini})"
+        if kind == "flag":
+            group.addoption(name, dest=f"metro_{f.name}", action="store_true", default=None, help=text)
+            parser.addini(ini, flag.help, type="bool", default=None)
+        elif kind == "list":
+            group.addoption(name, dest=f"metro_{f.name}", action="append", default=[], metavar=flag.metavar, help=text)
+            parser.addini(ini, flag.help, type="args", default=[])
+        else:
+            group.addoption(name, dest=f"metro_{f.name}", default=None, metavar=flag.metavar, help=text)
+            parser.addini(ini, flag.help, default="")
+
+
+def from_pytest(config) -> Options:
+    """The ``Options`` a pytest session asks for: ``--metro-*`` over ``metro_*`` ini keys over the defaults."""
+    values: dict[str, Any] = {}
+    for f, flag in declared():
+        if not flag.pytest:
+            continue
+        kind, ini = _kind(f), f"metro_{f.name}"
+        given = config.getoption(f"metro_{f.name}")
+        if given in (None, [], ""):
+            given = config.getini(ini)
+        if given in (None, [], ""):
+            continue
+        if kind == "float":
+            try:
+                given = float(given)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{_pytest_flag(f, flag)} / {ini} = {given!r} is not a number",
+                    setting=f.name,
+                    source=f"{_pytest_flag(f, flag)} or ini {ini}",
+                    hint="give a number",
+                ) from None
+        values[f.name] = tuple(given) if kind == "list" else given
+    return Options(**values)
+
+
+_PYTEST_OWN = {"url": "`--metro-url` (the setting)", "junit_xml": "`--junitxml` (pytest's own)"}
+
+
+def markdown_table() -> str:
+    """The option table of ``docs/conformance.md``."""
+    rows = ["| `check` option | pytest option | ini key | default | what it does |", "|---|---|---|---|---|"]
+    for f, flag in declared():
+        default = "" if f.default in (None, (), False) else f"{f.default:g}" if _kind(f) == "float" else f.default
+        cli = f"`{usage(f.name)}`".replace("|", "\\|") if flag.flag else ""
+        plugin = f"`{_pytest_flag(f, flag)}`" if flag.pytest else _PYTEST_OWN.get(f.name, "")
+        ini = f"`metro_{f.name}`" if flag.pytest or f.name == "url" else ""
+        rows.append(f"| {cli} | {plugin} | {ini} | {default} | {flag.help} |")
+    return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A pytest plugin object carrying the ``Options`` that ``metro-e2e check`` asks for: given to
+    ``pytest.main(args, plugins=[Preset(options)])``, the metro plugin uses them instead of its own options."""
+
+    options: Options
+
+    def pytest_configure(self, config) -> None:
+        from metro_e2e.conformance.session import OPTIONS
+
+        config.stash[OPTIONS] = self.options
