@@ -185,12 +185,18 @@ def _check(args: argparse.Namespace) -> int:
     from metro_e2e._console import sigterm_as_interrupt
     from metro_e2e.conformance import runner
     from metro_e2e.conformance.catalogue import GATEWAY
-    from metro_e2e.conformance.options import from_arguments
+    from metro_e2e.conformance.options import Options, from_arguments
     from metro_e2e.errors import MetroE2EError
 
-    request = from_arguments(args)
     target = args.url or os.environ.get("METRO_URL")  # an empty METRO_URL is unset
+    request = Options(  # the mode and where the reports go, for the reports of a check that cannot start
+        quick=args.quick,
+        allow_promote=args.allow_promote,
+        report_json=args.report_json or None,
+        junit_xml=args.junit_xml or None,
+    )
     try:  # malformed settings and conflicting options: one sentence before anything runs, and the reports anyway
+        request = from_arguments(args)
         config = load_config(cli={"url": args.url}, environ=os.environ)
         runner.validate(request)
         if not target:
@@ -279,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=["table", "docs"],
         default="table",
-        help="table: the README's table; docs: docs/clauses.md (budgets and the breakages proven to fail each clause)",
+        help="table: the clause table of docs/conformance.md; docs: docs/clauses.md (budgets and the breakages proven to fail each clause)",
     )
     clauses.set_defaults(func=_clauses)
     demo = sub.add_parser("demo", help="run the whole Iris workflow in-process (moto S3, sqlite MLflow)")

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from metro_e2e.config import MetroConfig
 from metro_e2e.conformance.options import Options
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class BudgetExceeded(BaseException):
 
 @contextlib.contextmanager
 def client_policy(config: MetroConfig) -> Iterator[None]:
-    """The suite's timeout and retry policy for every client a run uses (README "Time budgets"): requests and the
+    """The suite's timeout and retry policy for every client a run uses (docs/conformance.md "Time budgets"): requests and the
     model-server client never retry; MLflow retries once; boto3 (ours and MLflow's) makes up to 3 attempts."""
     from metro_e2e import registry, storage
 

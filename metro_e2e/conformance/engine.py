@@ -124,6 +124,7 @@ def execute(clause: Clause, ctx: RunContext) -> ClauseResult:
     except Exception as exc:  # noqa: BLE001 - a bug in the check is an error verdict, never a pass or a failure
         outcome = ERROR
         detail = f"the check itself crashed: {type(exc).__name__}: {exc} (a metro-e2e bug; please report it)"
+    ctx.running = None  # left set only when an interrupt ends the check (the report names the clause)
     line = (detail or outcome).strip().splitlines()[0] if (detail or "").strip() else outcome
     return ClauseResult(
         clause.id,

@@ -11,7 +11,6 @@ import pytest
 
 from metro_e2e.conformance import session as run_session
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
-from metro_e2e.conformance.engine import ERROR, SKIPPED, ClauseResult
 
 
 def _clause_of(item: pytest.Item) -> str | None:
@@ -45,6 +44,7 @@ class SessionHooks:
         except Exception:  # noqa: BLE001 - a malformed option is reported where the clauses are collected
             return False
 
+    @pytest.hookimpl(trylast=True)  # after conftest's and other plugins' reordering: catalogue order is the last word
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
         """Clause tests: each claims exactly one known clause, every clause is claimed, and they run in catalogue
         order after every other test; a malformed setting or option is one usage error, not an error per clause."""
@@ -93,6 +93,8 @@ class SessionHooks:
         clause_id, run = _clause_of(item), run_session.run_of(item.config)
         if clause_id is None or run is None or call.when == "teardown":
             return report
+        from metro_e2e.conformance.engine import ERROR, SKIPPED, ClauseResult
+
         clause = BY_ID[clause_id]
         result = run.results.get(clause.id)
         if result is None and report.failed:  # the test could not run its check: a fixture or the plugin failed

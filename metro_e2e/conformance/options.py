@@ -23,8 +23,8 @@ DEFAULT_RESTART_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True)
 class Flag:
-    """How an ``Options`` field is set: ``metro-e2e check <flag>``, and (``pytest``) ``--metro-<flag>`` and the ini
-    key ``metro_<field>``. ``flag=None``: not an option of ``check``."""
+    """How an ``Options`` field is set: ``metro-e2e check <flag>``, and (``pytest``) the plugin's option
+    ``--metro-<field>`` and ini key ``metro_<field>``. ``flag=None``: not an option of ``check``."""
 
     flag: str | None
     help: str
@@ -81,6 +81,24 @@ class Options:
     kfp_run_timeout_s: float = DEFAULT_KFP_RUN_TIMEOUT_S  # KFP-3's wait for the run: not an option yet
     skip_reasons: Mapping[str, str] = field(default_factory=dict)  # why a --skip selector was added (local stack)
 
+    def __post_init__(self) -> None:
+        """An option given an empty text or a number that is not positive is bad input (``ConfigError``): it would
+        otherwise skip a clause quietly (an empty restart command) or fail it for no reason (a 0 ms budget)."""
+        for f, flag in declared():
+            value = getattr(self, f.name)
+            shown = flag.flag or _pytest_flag(f)
+            if isinstance(value, str) and not value.strip():
+                raise ConfigError(
+                    f"{shown} is empty", setting=f.name, source=f"option {shown}", hint="give a value or leave it out"
+                )
+            if _kind(f) == "float" and not value > 0:
+                raise ConfigError(
+                    f"{shown} {value:g} is not a positive number",
+                    setting=f.name,
+                    source=f"option {shown}",
+                    hint=f"give a positive number, or leave it out for {f.default:g}",
+                )
+
 
 def declared() -> list[tuple[dataclasses.Field, Flag]]:
     """Every ``Options`` field that is an option, with its declaration, in declaration order."""
@@ -98,8 +116,8 @@ def _kind(f: dataclasses.Field) -> str:
     return "text"
 
 
-def _pytest_flag(f: dataclasses.Field, flag: Flag) -> str:
-    return "--metro-" + (flag.flag or "--" + f.name.replace("_", "-")).removeprefix("--")
+def _pytest_flag(f: dataclasses.Field) -> str:
+    return "--metro-" + f.name.replace("_", "-")
 
 
 def usage(name: str) -> str:
@@ -158,7 +176,7 @@ def add_pytest_options(parser) -> None:
         if not flag.pytest:
             continue
         kind = _kind(f)
-        name, ini = _pytest_flag(f, flag), f"metro_{f.name}"
+        name, ini = _pytest_flag(f), f"metro_{f.name}"
         text = f"{flag.help} (ini {ini})"
         if kind == "flag":
             group.addoption(name, dest=f"metro_{f.name}", action="store_true", default=None, help=text)
@@ -179,18 +197,18 @@ def from_pytest(config) -> Options:
             continue
         kind, ini = _kind(f), f"metro_{f.name}"
         given = config.getoption(f"metro_{f.name}")
-        if given in (None, [], ""):
+        if given is None or given == []:  # not on the command line (an empty value there is an error, below)
             given = config.getini(ini)
-        if given in (None, [], ""):
-            continue
+            if given in (None, [], ""):  # an empty ini key is unset
+                continue
         if kind == "float":
             try:
                 given = float(given)
             except (TypeError, ValueError):
                 raise ConfigError(
-                    f"{_pytest_flag(f, flag)} / {ini} = {given!r} is not a number",
+                    f"{_pytest_flag(f)} / {ini} = {given!r} is not a number",
                     setting=f.name,
-                    source=f"{_pytest_flag(f, flag)} or ini {ini}",
+                    source=f"{_pytest_flag(f)} or ini {ini}",
                     hint="give a number",
                 ) from None
         values[f.name] = tuple(given) if kind == "list" else given
@@ -206,13 +224,13 @@ def markdown_table() -> str:
     for f, flag in declared():
         default = "" if f.default in (None, (), False) else f"{f.default:g}" if _kind(f) == "float" else f.default
         cli = f"`{usage(f.name)}`".replace("|", "\\|") if flag.flag else ""
-        plugin = f"`{_pytest_flag(f, flag)}`" if flag.pytest else _PYTEST_OWN.get(f.name, "")
+        plugin = f"`{_pytest_flag(f)}`" if flag.pytest else _PYTEST_OWN.get(f.name, "")
         ini = f"`metro_{f.name}`" if flag.pytest or f.name == "url" else ""
         rows.append(f"| {cli} | {plugin} | {ini} | {default} | {flag.help} |")
     return "\n".join(rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Preset:
     """A pytest plugin object carrying the ``Options`` that ``metro-e2e check`` asks for: given to
     ``pytest.main(args, plugins=[Preset(options)])``, the metro plugin uses them instead of its own options."""

@@ -74,6 +74,8 @@ def pytest_args(request: Options, workdir: Path) -> list[str]:
         "no:cacheprovider",
         "-p",
         "no:warnings",
+        "-p",
+        "no:xdist",  # one session in this process: its options are an object here, which workers would not get
         "-q",
         "--no-header",
         "--tb=no",

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES, NOT_LOCAL
-from metro_e2e.conformance.engine import ERROR, PASSED, WARNED, ClauseResult, execute, gate, requested
 from metro_e2e.conformance.options import Options, from_pytest
 
 OPTIONS = pytest.StashKey[Options]()  # set by check's Preset, else read from the --metro-* options and ini keys
@@ -26,17 +25,16 @@ class MetroRun:
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self.results: dict[str, ClauseResult] = {}
+        self.results: dict = {}  # clause id -> engine.ClauseResult
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.leftovers: list[str] = []
-        self.running: str | None = None  # the clause whose check is under way (named if the session is interrupted)
         self.stopped: str | None = None  # why clauses did not run: the session was interrupted or failed
 
     def check(self, clause_id: str) -> None:
         """Run the check of ``clause_id`` (the engine gives the verdict); fail or skip the test to match it."""
-        self.running = clause_id
+        from metro_e2e.conformance.engine import PASSED, WARNED, execute
+
         result = execute(BY_ID[clause_id], self.ctx)
-        self.running = None
         self.results[clause_id] = result
         if result.verdict == WARNED:  # advisory: reported, not a failing test unless --metro-strict
             pytest.skip(f"warned: {result.detail}")
@@ -45,6 +43,8 @@ class MetroRun:
 
     def gate(self, clause_id: str) -> None:
         """Before a clause's test: skip it (with the enabling option) or block it (a dependency failed)."""
+        from metro_e2e.conformance.engine import ClauseResult, gate
+
         clause = BY_ID[clause_id]
         decision = gate(clause, self.ctx.options, self.results)
         if decision:
@@ -57,6 +57,8 @@ class MetroRun:
         ``skipped`` (with the option that enables it) for one the options leave out."""
         if not self.stopped:
             return
+        from metro_e2e.conformance.engine import ERROR, ClauseResult, requested
+
         for clause in CLAUSES:
             if clause.id in self.results:
                 continue
@@ -65,7 +67,7 @@ class MetroRun:
                 continue
             detail = (
                 f"not finished: the session {self.stopped} while this clause ran"
-                if clause.id == self.running
+                if clause.id == self.ctx.running
                 else f"not run: the session {self.stopped} before it reached this clause"
             )
             self.results[clause.id] = ClauseResult(clause.id, clause.level, clause.mode, ERROR, detail)

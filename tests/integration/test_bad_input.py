@@ -4,7 +4,7 @@ Each case is a real command (``metro-e2e`` or a step CLI, as a user types it) ag
 loopback: the healthy local stack, a stack whose gateway is broken on purpose, a plain web server, a port
 that accepts connections and never answers, and a closed port. A case passes when
 
-- the exit code is the documented one (README "Bad input"; the table there is compared with this list),
+- the exit code is the documented one (docs/errors.md "Bad input"; the table there is compared with this list),
 - the last line on stderr is the one error sentence and names the setting to fix (for ``check`` runs whose
   verdicts carry the message, the named clause's detail does), with no traceback anywhere,
 - it finishes within 15 s.
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from metro_e2e.conformance.catalogue import CLAUSES
 from metro_e2e.stack.gateway import Fault
 
 from .conftest import clean_env
@@ -317,7 +318,7 @@ def test_bad_input_is_one_sentence_with_its_exit_code(case, targets, tmp_path, r
 def _assert_reports(case: Case, report: Path, junit: Path) -> None:
     schema = json.loads((ROOT / "metro_e2e" / "conformance" / "report.schema.json").read_text())
     cases = list(ET.parse(junit).getroot().iter("testcase"))
-    assert len(cases) == 23 and all(c.get("name") for c in cases)
+    assert len(cases) == len(CLAUSES) and all(c.get("name") for c in cases)
     if case.id == "report-unwritable":
         assert all(c.find("error") is not None for c in cases)  # the JSON path is the bad input; JUnit says why
         return
@@ -332,10 +333,10 @@ def _assert_reports(case: Case, report: Path, junit: Path) -> None:
         assert {c["verdict"] for i, c in verdicts.items() if i != "GW-1"} <= {"blocked", "skipped"}
 
 
-def test_readme_documents_every_case():
-    """README's "Bad input" table lists exactly these cases with these exit codes."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Bad input", 1)[1].split("\n## ", 1)[0]
+def test_errors_doc_documents_every_case():
+    """docs/errors.md's "Bad input" table lists exactly these cases with these exit codes."""
+    text = (ROOT / "docs" / "errors.md").read_text()
+    section = text.split("\n## Bad input\n", 1)[1].split("\n## ", 1)[0]
     rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \|.*\| (\d+) \|$", section, re.MULTILINE))
     assert rows == {c.id: str(c.exit) for c in CASES}
     assert len(CASES) >= 15

@@ -66,3 +66,22 @@ def test_stack_up_passes_its_options_to_the_stack(monkeypatch, tmp_path, capsys)
     options = seen["options"]
     assert (options.seed_model, options.mlflow_server, options.s3) == (True, "3.x", "moto")
     assert state.read_text().endswith("stack.json")
+
+
+@pytest.mark.parametrize(
+    ("argv", "sentence"),
+    [
+        (["--restart-serving", "", "--allow-promote"], "--restart-serving is empty"),  # would skip SRV-5 quietly
+        (["--latency-budget-ms", "0"], "--latency-budget-ms 0 is not a positive number"),  # would fail SRV-6 always
+        (["--restart-timeout", "-5"], "--restart-timeout -5 is not a positive number"),
+    ],
+)
+def test_an_empty_or_non_positive_option_is_bad_input_with_the_reports(argv, sentence, tmp_path, capsys):
+    import json
+
+    report = tmp_path / "r.json"
+    assert cli.main(["check", "--url", "http://127.0.0.1:9", "--report-json", str(report), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"metro-e2e: error: {sentence}"), err
+    clauses = json.loads(report.read_text())["clauses"]
+    assert {c["verdict"] for c in clauses} == {"error"} and clauses[0]["detail"].startswith(f"not run: {sentence}")

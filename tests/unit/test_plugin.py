@@ -192,3 +192,30 @@ def test_every_setting_has_an_ini_key(pytester, monkeypatch):
         "    assert metro_config.source_of('models_bucket') == 'ini option metro_models_bucket'\n"
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_plugin_options_keep_their_names_and_an_empty_one_is_a_usage_error(pytester, monkeypatch):
+    """The --metro-* options are named after their Options field (as before the options were declared once), and
+    an empty value on the command line is one usage error, not a clause skipped quietly (SRV-5 without a restart
+    command)."""
+    from metro_e2e.conformance.runner import SUITE
+
+    monkeypatch.delenv("METRO_URL", raising=False)
+    options = (
+        "--metro-quick --metro-skip --metro-allow-promote --metro-restart-serving --metro-strict --metro-report-json "
+        "--metro-evidence-dir --metro-step-image --metro-latency-budget-ms --metro-restart-timeout-s --metro-progress"
+    )
+    pytester.runpytest("--help").stdout.fnmatch_lines_random([f"*{o}*" for o in options.split()])
+    common = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--pyargs", SUITE]
+    result = pytester.runpytest_subprocess("--metro-restart-serving", "", *common)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*metro-e2e: --restart-serving is empty (give a value or leave it out)*"])
+
+
+def test_catalogue_order_survives_a_conftest_that_reorders_tests(pytester, tmp_path):
+    """The clause tests run in catalogue order even when a conftest reorders the items (the plugin sorts last):
+    else dependents run first and are blocked for the wrong reason."""
+    _, document = _suite_report(pytester, tmp_path, "def pytest_collection_modifyitems(items):\n    items.reverse()\n")
+    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
+    assert verdicts["GW-1"][0] == "failed"
+    assert verdicts["S3-1"] == ("blocked", "depends on GW-1, which failed")
