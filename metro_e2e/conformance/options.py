@@ -180,7 +180,7 @@ def add_pytest_options(parser) -> None:
         text = f"{flag.help} (ini {ini})"
         if kind == "flag":
             group.addoption(name, dest=f"metro_{f.name}", action="store_true", default=None, help=text)
-            parser.addini(ini, flag.help, type="bool", default=None)
+            parser.addini(ini, f"{flag.help} (true or false)", default="")  # read by from_pytest: empty is unset
         elif kind == "list":
             group.addoption(name, dest=f"metro_{f.name}", action="append", default=[], metavar=flag.metavar, help=text)
             parser.addini(ini, flag.help, type="args", default=[])
@@ -201,6 +201,8 @@ def from_pytest(config) -> Options:
             given = config.getini(ini)
             if given in (None, [], ""):  # an empty ini key is unset
                 continue
+        if kind == "flag" and isinstance(given, str):
+            given = _truth(given, f, ini)
         if kind == "float":
             try:
                 given = float(given)
@@ -213,6 +215,21 @@ def from_pytest(config) -> Options:
                 ) from None
         values[f.name] = tuple(given) if kind == "list" else given
     return Options(**values)
+
+
+_TRUTH = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+
+
+def _truth(text: str, f: dataclasses.Field, ini: str) -> bool:
+    try:
+        return _TRUTH[text.strip().lower()]
+    except KeyError:
+        raise ConfigError(
+            f"ini {ini} = {text!r} is not true or false",
+            setting=f.name,
+            source=f"ini {ini}",
+            hint="write true or false, or leave it out",
+        ) from None
 
 
 _PYTEST_OWN = {"url": "`--metro-url` (the setting)", "junit_xml": "`--junitxml` (pytest's own)"}

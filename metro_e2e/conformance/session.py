@@ -89,12 +89,15 @@ def run_of(config: pytest.Config) -> MetroRun | None:
 
 
 def _url_option(config: pytest.Config) -> str | None:
-    return options_of(config).url or config.getoption("metro_url", None) or None
+    """The URL given on the command line (``check --url`` or ``--metro-url``); an empty one is bad input."""
+    url = options_of(config).url
+    return url if url is not None else config.getoption("metro_url", None)
 
 
 def target_given(config: pytest.Config) -> bool:
-    """Whether a gateway URL is set (an empty one is unset); without one the session checks the local stack."""
-    return bool(_url_option(config) or os.environ.get("METRO_URL") or config.getini("metro_url"))
+    """Whether a gateway URL is set (an empty METRO_URL or ini key is unset; an empty ``--metro-url`` is given, and
+    refused as malformed); without one the session checks the local stack."""
+    return _url_option(config) is not None or bool(os.environ.get("METRO_URL") or config.getini("metro_url"))
 
 
 def settings(config: pytest.Config):

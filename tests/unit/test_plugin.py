@@ -219,3 +219,20 @@ def test_catalogue_order_survives_a_conftest_that_reorders_tests(pytester, tmp_p
     verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["clauses"]}
     assert verdicts["GW-1"][0] == "failed"
     assert verdicts["S3-1"] == ("blocked", "depends on GW-1, which failed")
+
+
+def test_an_empty_ini_key_is_unset_and_an_empty_url_option_is_a_usage_error(pytester, monkeypatch):
+    from metro_e2e.conformance.runner import SUITE
+
+    monkeypatch.delenv("METRO_URL", raising=False)
+    pytester.makeini("[pytest]\nmetro_quick =\nmetro_strict = yes\nmetro_url =\n")
+    pytester.makepyfile(
+        "from metro_e2e.conformance.session import options_of, target_given\n"
+        "def test_y(pytestconfig):\n"
+        "    options = options_of(pytestconfig)\n"
+        "    assert (options.quick, options.strict) == (False, True) and not target_given(pytestconfig)\n"
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--metro-url", "", "--pyargs", SUITE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*metro-e2e: setting url = '' (from command-line option --url) is invalid*"])
