@@ -192,8 +192,8 @@ def _check(args: argparse.Namespace) -> int:
     request = Options(  # the mode and where the reports go, for the reports of a check that cannot start
         quick=args.quick,
         allow_promote=args.allow_promote,
-        report_json=args.report_json or None,
-        junit_xml=args.junit_xml or None,
+        report_json=(args.report_json or "").strip() or None,
+        junit_xml=(args.junit_xml or "").strip() or None,
     )
     try:  # malformed settings and conflicting options: one sentence before anything runs, and the reports anyway
         request = from_arguments(args)

@@ -29,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from metro_e2e.conformance.hooks import SessionHooks
+    from metro_e2e.conformance.hooks import SessionHooks, SessionOrder
 
     for layer, text in (
         ("unit", "no network: moto-mocked S3, sqlite MLflow"),
@@ -39,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{layer}: {text} (applied from the test's folder)")
     config.addinivalue_line("markers", "clause(id): the CONTRACT.md clause this test proves (exactly one per clause)")
     config.pluginmanager.register(SessionHooks(config), f"metro-e2e-session-{id(config)}")
+    config.pluginmanager.register(SessionOrder(), f"metro-e2e-order-{id(config)}")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

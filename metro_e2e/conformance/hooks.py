@@ -44,10 +44,11 @@ class SessionHooks:
         except Exception:  # noqa: BLE001 - a malformed option is reported where the clauses are collected
             return False
 
-    @pytest.hookimpl(trylast=True)  # after conftest's and other plugins' reordering: catalogue order is the last word
+    @pytest.hookimpl(tryfirst=True)  # before -k/-m/--deselect: every clause must be claimed in what was collected
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
-        """Clause tests: each claims exactly one known clause, every clause is claimed, and they run in catalogue
-        order after every other test; a malformed setting or option is one usage error, not an error per clause."""
+        """Clause tests: each claims exactly one known clause and every clause is claimed (pytest's own selection
+        may then leave some out: the report says so); a malformed setting or option is one usage error, not an
+        error per clause. The order is set by ``SessionOrder``, after every other plugin's."""
         claimed = [i for i in items if i.get_closest_marker("clause")]
         if not claimed:
             return
@@ -74,9 +75,6 @@ class SessionHooks:
         missing = [c.id for c in CLAUSES if c.id not in seen]
         if missing:
             raise pytest.UsageError(f"clauses without a test: {', '.join(missing)}")
-        order = {c.id: n for n, c in enumerate(CLAUSES)}
-        others = [i for i in items if not i.get_closest_marker("clause")]
-        items[:] = others + sorted(claimed, key=lambda i: order[_clause_of(i)])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The clauses this session is to run, after deselection: one of them without a verdict at the end means
@@ -170,3 +168,15 @@ class SessionHooks:
             if self.blocked and session.exitstatus == pytest.ExitCode.OK:  # the controller sees every worker's
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a blocked core clause fails the run, as in check
             run_session.finish(self.config, session, self.collected, interrupted)
+
+
+class SessionOrder:
+    """The clause tests run in catalogue order, after every other test: sorted last, after conftest's and other
+    plugins' reordering and pytest's own selection (a dependency must run before its dependents)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        order = {c.id: n for n, c in enumerate(CLAUSES)}
+        claimed = [i for i in items if _clause_of(i) in order]
+        others = [i for i in items if _clause_of(i) not in order]
+        items[:] = others + sorted(claimed, key=lambda i: order[_clause_of(i)])

@@ -9,6 +9,7 @@ session as an object (``Preset``), never as an argv the plugin would parse back.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,22 +83,25 @@ class Options:
     skip_reasons: Mapping[str, str] = field(default_factory=dict)  # why a --skip selector was added (local stack)
 
     def __post_init__(self) -> None:
-        """An option given an empty text or a number that is not positive is bad input (``ConfigError``): it would
-        otherwise skip a clause quietly (an empty restart command) or fail it for no reason (a 0 ms budget)."""
+        """An option given an empty text or a number that is not a positive finite one is bad input
+        (``ConfigError``): it would otherwise skip a clause quietly (an empty restart command), fail it for no
+        reason (a 0 ms budget) or make it prove nothing (an infinite one)."""
         for f, flag in declared():
-            value = getattr(self, f.name)
-            shown = flag.flag or _pytest_flag(f)
-            if isinstance(value, str) and not value.strip():
-                raise ConfigError(
-                    f"{shown} is empty", setting=f.name, source=f"option {shown}", hint="give a value or leave it out"
-                )
-            if _kind(f) == "float" and not value > 0:
-                raise ConfigError(
-                    f"{shown} {value:g} is not a positive number",
-                    setting=f.name,
-                    source=f"option {shown}",
-                    hint=f"give a positive number, or leave it out for {f.default:g}",
-                )
+            _refuse_bad(f, getattr(self, f.name), flag.flag or _pytest_flag(f))
+
+
+def _refuse_bad(f: dataclasses.Field, value: Any, shown: str) -> None:
+    """``ConfigError`` naming the option as the user wrote it (``shown``) when ``value`` is empty or not a positive
+    finite number."""
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError(f"{shown} is empty", setting=f.name, source=shown, hint="give a value or leave it out")
+    if _kind(f) == "float" and not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"{shown} {value:g} is not a positive number",
+            setting=f.name,
+            source=shown,
+            hint=f"give a positive number, or leave it out for {f.default:g}",
+        )
 
 
 def declared() -> list[tuple[dataclasses.Field, Flag]]:
@@ -180,13 +184,13 @@ def add_pytest_options(parser) -> None:
         text = f"{flag.help} (ini {ini})"
         if kind == "flag":
             group.addoption(name, dest=f"metro_{f.name}", action="store_true", default=None, help=text)
-            parser.addini(ini, f"{flag.help} (true or false)", default="")  # read by from_pytest: empty is unset
+            parser.addini(ini, f"{flag.help} (true or false)", type=_ini_type(kind), default="")
         elif kind == "list":
             group.addoption(name, dest=f"metro_{f.name}", action="append", default=[], metavar=flag.metavar, help=text)
             parser.addini(ini, flag.help, type="args", default=[])
         else:
             group.addoption(name, dest=f"metro_{f.name}", default=None, metavar=flag.metavar, help=text)
-            parser.addini(ini, flag.help, default="")
+            parser.addini(ini, flag.help, type=_ini_type(kind), default="")
 
 
 def from_pytest(config) -> Options:
@@ -196,9 +200,9 @@ def from_pytest(config) -> Options:
         if not flag.pytest:
             continue
         kind, ini = _kind(f), f"metro_{f.name}"
-        given = config.getoption(f"metro_{f.name}")
+        given, shown = config.getoption(f"metro_{f.name}"), _pytest_flag(f)
         if given is None or given == []:  # not on the command line (an empty value there is an error, below)
-            given = config.getini(ini)
+            given, shown = config.getini(ini), f"ini {ini}"
             if given in (None, [], ""):  # an empty ini key is unset
                 continue
         if kind == "flag" and isinstance(given, str):
@@ -213,11 +217,26 @@ def from_pytest(config) -> Options:
                     source=f"{_pytest_flag(f)} or ini {ini}",
                     hint="give a number",
                 ) from None
+        _refuse_bad(f, given, shown)
         values[f.name] = tuple(given) if kind == "list" else given
     return Options(**values)
 
 
-_TRUTH = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+_TRUTH = dict.fromkeys(("y", "yes", "t", "true", "on", "1"), True) | dict.fromkeys(
+    ("n", "no", "f", "false", "off", "0"), False
+)
+
+
+def _ini_type(kind: str) -> Any:
+    """An ini key's type: a flag's is a bool and a number's a number in native TOML, text in an ini file, and empty
+    means unset. pytest 9.2 takes a union (``bool | str``: the first type that accepts the value); before 9.2 every
+    key is text, read by ``from_pytest``."""
+    import pytest
+    from packaging.version import Version
+
+    if Version(pytest.__version__) < Version("9.2") or kind not in ("flag", "float"):
+        return "string"
+    return (bool | str) if kind == "flag" else (int | float | str)
 
 
 def _truth(text: str, f: dataclasses.Field, ini: str) -> bool:

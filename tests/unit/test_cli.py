@@ -74,6 +74,7 @@ def test_stack_up_passes_its_options_to_the_stack(monkeypatch, tmp_path, capsys)
         (["--restart-serving", "", "--allow-promote"], "--restart-serving is empty"),  # would skip SRV-5 quietly
         (["--latency-budget-ms", "0"], "--latency-budget-ms 0 is not a positive number"),  # would fail SRV-6 always
         (["--restart-timeout", "-5"], "--restart-timeout -5 is not a positive number"),
+        (["--latency-budget-ms", "inf"], "--latency-budget-ms inf is not a positive number"),  # SRV-6 proving nothing
     ],
 )
 def test_an_empty_or_non_positive_option_is_bad_input_with_the_reports(argv, sentence, tmp_path, capsys):

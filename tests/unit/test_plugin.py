@@ -209,7 +209,7 @@ def test_the_plugin_options_keep_their_names_and_an_empty_one_is_a_usage_error(p
     common = ["-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--pyargs", SUITE]
     result = pytester.runpytest_subprocess("--metro-restart-serving", "", *common)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*metro-e2e: --restart-serving is empty (give a value or leave it out)*"])
+    result.stderr.fnmatch_lines(["*metro-e2e: --metro-restart-serving is empty (give a value or leave it out)*"])
 
 
 def test_catalogue_order_survives_a_conftest_that_reorders_tests(pytester, tmp_path):
@@ -236,3 +236,48 @@ def test_an_empty_ini_key_is_unset_and_an_empty_url_option_is_a_usage_error(pyte
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--metro-url", "", "--pyargs", SUITE)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*metro-e2e: setting url = '' (from command-line option --url) is invalid*"])
+
+
+def test_native_toml_ini_keys_and_a_bad_ini_value_named_as_written(pytester, monkeypatch):
+    """pytest.toml gives a flag's key as a bool and a number's as a number; a value that is not positive is one
+    usage error naming the ini key the user wrote."""
+    monkeypatch.delenv("METRO_URL", raising=False)
+    pytester.makefile(".toml", pytest="[pytest]\nmetro_strict = true\nmetro_latency_budget_ms = 300\n")
+    pytester.makepyfile(
+        "from metro_e2e.conformance.session import options_of\n"
+        "def test_y(pytestconfig):\n"
+        "    assert (options_of(pytestconfig).strict, options_of(pytestconfig).latency_budget_ms) == (True, 300.0)\n"
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    from metro_e2e.conformance.runner import SUITE
+
+    pytester.makefile(".toml", pytest="[pytest]\nmetro_latency_budget_ms = 0\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--pyargs", SUITE
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*metro-e2e: ini metro_latency_budget_ms 0 is not a positive number*"])
+
+
+def test_check_under_pytests_own_selection_reports_what_it_left_out(tmp_path):
+    """PYTEST_ADDOPTS=-k that leaves clauses out: the clauses it kept run, the others are error (check runs every
+    clause), and the run fails; never a usage error that runs nothing."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    report = tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("METRO_")} | {"PYTEST_ADDOPTS": "-k GW"}
+    done = subprocess.run(
+        [sys.executable, "-m", "metro_e2e.cli", "check", "--url", "http://127.0.0.1:9", "--report-json", str(report)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    clauses = {c["id"]: c for c in json.loads(report.read_text())["clauses"]}
+    assert clauses["GW-1"]["verdict"] == "failed"
+    assert clauses["S3-1"]["verdict"] == "error"
+    assert clauses["S3-1"]["detail"].startswith("not run: pytest's own selection left it out")
