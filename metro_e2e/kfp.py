@@ -69,6 +69,11 @@ class Kfp:
         self._factory = client_factory
         self._client = None
 
+    @classmethod
+    def from_config(cls, config) -> Kfp:
+        """The KFP endpoint of a ``MetroConfig``, with its connect and read timeouts."""
+        return cls(config.kfp_url, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout)
+
     def healthz(self) -> dict:
         url = f"{self.url}/apis/v2beta1/healthz"
         try:

@@ -253,7 +253,7 @@ def cleanup(ctx: RunContext) -> list[str]:
     if ctx.created.pipelines or ctx.created.kfp_experiments:
         from metro_e2e.kfp import Kfp
 
-        kfp = Kfp(ctx.config.kfp_url, connect_timeout=ctx.config.connect_timeout, read_timeout=ctx.config.read_timeout)
+        kfp = Kfp.from_config(ctx.config)
         for name in dict.fromkeys(ctx.created.pipelines):
             try:
                 if (pipeline_id := kfp.pipeline_id(name)) is not None:

@@ -212,10 +212,7 @@ def from_pytest(config) -> Options:
                 given = float(given)
             except (TypeError, ValueError):
                 raise ConfigError(
-                    f"{_pytest_flag(f)} / {ini} = {given!r} is not a number",
-                    setting=f.name,
-                    source=f"{_pytest_flag(f)} or ini {ini}",
-                    hint="give a number",
+                    f"{shown} = {given!r} is not a number", setting=f.name, source=shown, hint="give a number"
                 ) from None
         _refuse_bad(f, given, shown)
         values[f.name] = tuple(given) if kind == "list" else given

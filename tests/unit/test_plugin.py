@@ -281,3 +281,15 @@ def test_check_under_pytests_own_selection_reports_what_it_left_out(tmp_path):
     assert clauses["GW-1"]["verdict"] == "failed"
     assert clauses["S3-1"]["verdict"] == "error"
     assert clauses["S3-1"]["detail"].startswith("not run: pytest's own selection left it out")
+
+
+def test_an_ini_number_that_is_not_one_is_a_usage_error_naming_the_key(pytester, monkeypatch):
+    from metro_e2e.conformance.runner import SUITE
+
+    monkeypatch.delenv("METRO_URL", raising=False)
+    pytester.makeini("[pytest]\nmetro_latency_budget_ms = fast\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--metro-url", "http://127.0.0.1:9", "--pyargs", SUITE
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*metro-e2e: ini metro_latency_budget_ms = 'fast' is not a number (give a number)*"])

@@ -15,7 +15,7 @@ from metro_e2e.errors import MetroE2EError
 def _kfp(ctx: RunContext):
     from metro_e2e.kfp import Kfp
 
-    return Kfp(ctx.config.kfp_url, connect_timeout=ctx.config.connect_timeout, read_timeout=ctx.config.read_timeout)
+    return Kfp.from_config(ctx.config)
 
 
 @registers("KFP-1")
