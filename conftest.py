@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from metro_e2e.config import MetroConfig
-from metro_e2e.demo import in_process_platform
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -27,6 +26,8 @@ def metro_sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def metro_unit_platform(metro_sqlite_uri: str) -> MetroConfig:
     """A fresh moto S3 with ``ml-models`` and ``ml-data``, and names no other test uses."""
+    from metro_e2e.demo import in_process_platform  # MLflow and moto: imported by the tests that use them only
+
     tag = uuid.uuid4().hex[:10]
     with in_process_platform(metro_sqlite_uri, experiment=f"exp-{tag}", model_name=f"model-{tag}") as config:
         yield config

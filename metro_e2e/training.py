@@ -9,13 +9,16 @@ server fails with a clear ``TrackingError`` (breakage 4).
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
 import mlflow.sklearn
+import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
 from sklearn.tree import DecisionTreeClassifier
 
 from metro_e2e.config import MetroConfig
@@ -28,6 +31,10 @@ log = logging.getLogger(__name__)
 LINEAGE_TAG = "metro_e2e.lineage"
 MODEL_TYPE = "DecisionTreeClassifier"
 REGISTRATION_WAIT_S = 60
+# What the logged model needs to be served, given explicitly: left to itself, MLflow infers it by loading the model
+# in a subprocess, about 5 s of every log_model (docs/testing.md "Where the time goes"). These are the distributions
+# that inference finds for this classifier; tests/integration/test_training_requirements.py keeps the two equal.
+MODEL_REQUIREMENTS = ("mlflow", "cloudpickle", "numpy", "pandas", "scikit-learn", "scipy")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,11 @@ def log_model_kwargs(mlflow_version: str, artifact_name: str) -> dict[str, Any]:
     if int(mlflow_version.split(".")[0]) >= 3:
         return {"name": artifact_name, "serialization_format": "cloudpickle"}
     return {"artifact_path": artifact_name}
+
+
+def pip_requirements() -> list[str]:
+    """``MODEL_REQUIREMENTS`` pinned to the versions installed here, as MLflow's inference writes them."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in MODEL_REQUIREMENTS]
 
 
 def ensure_experiment(client, config: MetroConfig) -> str:
@@ -86,9 +98,12 @@ def train(config: MetroConfig, parts: Split, *, lineage: str | None = None, seed
             mlflow.log_metric("accuracy", accuracy)
             if lineage:
                 mlflow.set_tag(LINEAGE_TAG, lineage)
+            example = parts.train_X.head(3)
             info = mlflow.sklearn.log_model(
                 model,
-                input_example=parts.train_X.head(3),
+                input_example=example,
+                signature=infer_signature(example, pd.Series(model.predict(example))),  # a column, as MLflow infers it
+                pip_requirements=pip_requirements(),
                 **log_model_kwargs(client_version(), config.artifact_name),
             )
         version = mlflow.register_model(
