@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from mlflow.tracking._tracking_service import utils as _tracking_utils
 from metro_e2e._http import why_in_text
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import AuthError, EndpointUnreachable, MetroE2EError, PromotionError, TrackingError
+from metro_e2e.mlflow_policy import environ, policy_env
 
 log = logging.getLogger(__name__)
 
@@ -55,44 +55,6 @@ def compatible(client: str, server: str) -> bool:
     return (c == 2 and s in (2, 3)) or (c == 3 and s == 3)
 
 
-MLFLOW_ATTEMPTS = 2  # one retry, with no wait, on 429/5xx and connection errors
-
-
-def _policy_env(config: MetroConfig) -> dict[str, str]:
-    """MLflow's own settings for the suite's HTTP policy: every request times out after ``read_timeout``,
-    is retried at most once without waiting, and a ``Retry-After`` header cannot stretch that."""
-    return {
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(max(1, config.read_timeout))),
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(MLFLOW_ATTEMPTS - 1),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
-        "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
-    }
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block, then put back what was there."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextlib.contextmanager
-def client_policy(config: MetroConfig) -> Iterator[None]:
-    """Every MLflow request made in the block follows the suite's timeout and retry policy (``MLFLOW_ATTEMPTS``),
-    not MLflow's default of 7 retries with exponential backoff and a 120 s timeout."""
-    with _environ(_policy_env(config)):
-        yield
-
-
 @contextlib.contextmanager
 def mlflow_session(config: MetroConfig) -> Iterator[MlflowClient]:
     """Point MLflow (tracking, registry, S3 artifacts) at ``config`` for the block, then restore.
@@ -107,12 +69,12 @@ def mlflow_session(config: MetroConfig) -> Iterator[MlflowClient]:
         "AWS_ACCESS_KEY_ID": config.s3_access_key.reveal(),
         "AWS_SECRET_ACCESS_KEY": config.s3_secret_key.reveal(),
         "AWS_DEFAULT_REGION": config.s3_region,
-        **_policy_env(config),
+        **policy_env(config),
     }
     # MLflow keeps both URIs in module state (None = unset); there is no public getter for "unset".
     previous_uri = _tracking_utils._tracking_uri
     previous_registry = _registry_utils._registry_uri
-    with _environ(env):
+    with environ(env):
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
         try:

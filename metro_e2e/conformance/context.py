@@ -65,9 +65,9 @@ class BudgetExceeded(BaseException):
 def client_policy(config: MetroConfig) -> Iterator[None]:
     """The suite's timeout and retry policy for every client a run uses (docs/conformance.md "Time budgets"): requests and the
     model-server client never retry; MLflow retries once; boto3 (ours and MLflow's) makes up to 3 attempts."""
-    from metro_e2e import registry, storage
+    from metro_e2e import mlflow_policy, storage
 
-    with registry.client_policy(config), storage.client_policy(config):
+    with mlflow_policy.client_policy(config), storage.client_policy(config):
         yield
 
 
@@ -214,7 +214,6 @@ def _restore_latest(ctx: RunContext) -> tuple[list[str], str | None]:
 
 def cleanup(ctx: RunContext) -> list[str]:
     """Delete what the run created (its namespace only); return what could not be deleted or is still there."""
-    from metro_e2e import registry
     from metro_e2e.errors import MetroE2EError
 
     leftovers: list[str] = []
@@ -234,6 +233,8 @@ def cleanup(ctx: RunContext) -> list[str]:
         except MetroE2EError as exc:
             leftovers.append(f"s3://{bucket}/{ctx.namespace} ({exc.message})")
     if ctx.created.models or ctx.created.experiments:
+        from metro_e2e import registry  # MLflow, imported only when a check created something in it
+
         client = registry.make_client(ctx.config)
         for name in dict.fromkeys(ctx.created.models):
             try:

@@ -70,12 +70,16 @@ def pytest_args(request: Options, workdir: Path) -> list[str]:
         "--rootdir",
         str(workdir),
         "--noconftest",  # a conftest.py above an editable install (the project's own tests) is not the check's
+        # no plugin but the suite's own: others installed beside it (pytest-xdist, hypothesis, coverage...) cost
+        # seconds of start-up and are not the check's; without xdist the session stays in this process, where its
+        # options are an object that workers would not get
+        "--disable-plugin-autoload",
+        "-p",
+        "metro_e2e.pytest_plugin",
         "-p",
         "no:cacheprovider",
         "-p",
         "no:warnings",
-        "-p",
-        "no:xdist",  # one session in this process: its options are an object here, which workers would not get
         "-q",
         "--no-header",
         "--tb=no",

@@ -46,6 +46,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import MetroE2EError, PromotionError
@@ -63,8 +64,10 @@ from metro_e2e.promotion.latest import (
     read_marker,
     whole_models,
 )
-from metro_e2e.registry import VersionLocation, locate_version
 from metro_e2e.storage import Storage, sha256_hex
+
+if TYPE_CHECKING:
+    from metro_e2e.registry import VersionLocation
 
 __all__ = [  # what readers of latest/ use is in latest.py; promote() and the rest of the protocol here
     "JOURNAL_SUFFIX",
@@ -113,6 +116,8 @@ def promote(
     config: MetroConfig, *, name: str | None = None, version: str = "latest", storage: Storage | None = None
 ) -> PromotionResult:
     """Promote ``name`` (default ``config.model_name``) version ``version`` to ``config.latest_prefix``."""
+    from metro_e2e.registry import locate_version  # MLflow: only promote() asks the registry
+
     location = locate_version(config, name or config.model_name, version)
     return promote_location(storage or Storage(config), location, config=config)
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import requests
 
-from metro_e2e import data, promotion, serving
 from metro_e2e._http import why_no_answer
 from metro_e2e.conformance.context import ClauseFailed, RunContext
 from metro_e2e.errors import MetroE2EError
 
+if TYPE_CHECKING:
+    from metro_e2e.serving import ServingClient
+
+# The workflow's modules (pandas, scikit-learn, MLflow) are imported by the checks that use them: a run of the
+# clauses that need none of them (--quick) starts in about a second (docs/testing.md "How long things take").
 Check = Callable[[RunContext], str]
 CHECKS: dict[str, Check] = {}  # clause id -> its check; filled by @registers in each component's module
 
@@ -48,13 +53,17 @@ def fail_from(exc: MetroE2EError, expected: str) -> ClauseFailed:
 def load_latest(ctx: RunContext):
     import mlflow.pyfunc
 
+    from metro_e2e import promotion
+
     folder = tempfile.mkdtemp(prefix="metro-e2e-latest-")
     cfg = ctx.config
     promotion.download_latest(ctx.storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix, dest=folder)
     return mlflow.pyfunc.load_model(folder)
 
 
-def serving_client(ctx: RunContext, host: str | None = "default") -> serving.ServingClient:
+def serving_client(ctx: RunContext, host: str | None = "default") -> ServingClient:
+    from metro_e2e import serving
+
     c = serving.ServingClient.from_config(ctx.config)
     if host != "default":
         c.host = host
@@ -62,6 +71,8 @@ def serving_client(ctx: RunContext, host: str | None = "default") -> serving.Ser
 
 
 def iris_rows(n: int | None = None):
+    from metro_e2e import data
+
     frame = data.iris_frame().drop(columns=[data.TARGET])
     return frame if n is None else frame.iloc[[0, 50, 100, 1, 149][:n]]
 

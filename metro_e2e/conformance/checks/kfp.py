@@ -6,7 +6,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from metro_e2e import data, registry
 from metro_e2e.conformance.checks._common import fail_from, get, registers
 from metro_e2e.conformance.context import ClauseFailed, KfpPipeline, KfpRun, RunContext
 from metro_e2e.errors import MetroE2EError
@@ -50,6 +49,8 @@ def check_kfp_2(ctx: RunContext) -> str:
 @registers("KFP-3")
 def check_kfp_3(ctx: RunContext) -> str:
     pipeline_id, version_id = ctx.shared.kfp_pipeline.pipeline_id, ctx.shared.kfp_pipeline.version_id
+    from metro_e2e import data
+
     name = ctx.name + "-kfp"
     data_key = ctx.namespace + "kfp/iris.csv"
     ctx.created.s3.append((ctx.config.data_bucket, ctx.namespace))
@@ -82,6 +83,7 @@ def check_kfp_3(ctx: RunContext) -> str:
 
 @registers("KFP-4")
 def check_kfp_4(ctx: RunContext) -> str:
+    from metro_e2e import registry
     from metro_e2e.training import LINEAGE_TAG
 
     run_id, name = ctx.shared.kfp_run.run_id, ctx.shared.kfp_run.name

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from urllib.parse import urljoin
 
-from metro_e2e import data, registry, training
 from metro_e2e.conformance.checks._common import fail_from, get, registers
 from metro_e2e.conformance.context import ClauseFailed, RunContext, Version
 from metro_e2e.errors import MetroE2EError
@@ -83,6 +82,8 @@ def server_version(ctx: RunContext) -> str:
 
 @registers("MLF-3")
 def check_mlf_3(ctx: RunContext) -> str:
+    from metro_e2e import registry
+
     server = server_version(ctx)
     client = registry.client_version()
     ctx.shared.mlflow_server = server
@@ -96,6 +97,8 @@ def check_mlf_3(ctx: RunContext) -> str:
 
 @registers("MLF-4")
 def check_mlf_4(ctx: RunContext) -> str:
+    from metro_e2e import registry
+
     client = registry.make_client(ctx.config)
     name = ctx.name + "-location"
     ctx.created.experiments.append(name)  # recorded by name before it exists: cleanup finds it whatever happens
@@ -112,6 +115,8 @@ def check_mlf_4(ctx: RunContext) -> str:
 
 @registers("MLF-5")
 def check_mlf_5(ctx: RunContext) -> str:
+    from metro_e2e import data, registry, training
+
     config = ctx.config.replace(
         experiment=ctx.name, model_name=ctx.name, artifact_root=f"s3://{ctx.config.models_bucket}/{ctx.namespace}mlflow"
     )
@@ -148,6 +153,8 @@ def check_mlf_5(ctx: RunContext) -> str:
 
 
 def _version_count(config) -> int:
+    from metro_e2e import registry
+
     client = registry.make_client(config)
     with registry.tracking_errors(config, "count versions"):
         return len(client.search_model_versions(registry.name_filter(config.model_name)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from metro_e2e import data, promotion, registry, serving, training
+from metro_e2e import serving
 from metro_e2e._poll import NotYet, PollTimeout, poll
 from metro_e2e.conformance.checks._common import (
     fail_from,
@@ -182,6 +182,8 @@ def _predictions(model, rows) -> list | None:
 def _distinguishable_version(ctx: RunContext, config, result, *, served: list):
     """Train and promote a version of the run's model whose predictions differ from ``served``, so that serving
     it after the restart is observable; ``Undecided`` when no split gives one."""
+    from metro_e2e import data, promotion, registry, training
+
     frame, rows = data.iris_frame(), iris_rows()
     for seed in DISTINGUISHING_SPLITS:
         parts = data.split(frame, seed=seed)
