@@ -1,14 +1,14 @@
 """The model server, as the platform's serving pod runs it.
 
 At start it downloads every object under ``ml-models/latest/`` into a folder
-and runs ``mlflow models serve --env-manager local``. With nothing under
+and runs the scoring server ``mlflow models serve --env-manager local`` runs
+(``model_serve.py``: MLflow's own command for it, in one process). With nothing under
 ``latest/`` it does not start, the way the pod crash-loops, and says so in
 its state. ``restart()`` is the local ``kubectl rollout restart``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -23,7 +23,7 @@ READY_TIMEOUT_S = 60.0
 
 
 class ModelServer:
-    """``mlflow models serve`` of whatever ``latest/`` holds at (re)start."""
+    """MLflow's scoring server of whatever ``latest/`` holds at (re)start."""
 
     def __init__(
         self, *, port: int, run_dir: Path, log_dir: Path, s3_config: MetroConfig, python: str = sys.executable
@@ -54,27 +54,20 @@ class ModelServer:
             with open(self.log_path, "a") as out:
                 out.write(f"serving start {self.starts}: {self.state}\n")
             return self.state
-        bin_dir = str(Path(self.python).parent)
         self.service = Service(
             name="serving",
+            # MLflow's own scoring server command, in one process instead of two (model_serve.py)
             command=[
                 self.python,
                 "-m",
-                "mlflow",
-                "models",
-                "serve",
-                "-m",
+                "metro_e2e.stack.model_serve",
                 str(self.model_dir),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--env-manager",
-                "local",
             ],
             log_path=self.log_path,
-            # `mlflow models serve` execs uvicorn/gunicorn by name: this environment's bin must be on PATH
-            env={"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
             url=self.url,
         ).start()
         wait_ready(

@@ -115,3 +115,19 @@ def test_from_config_uses_the_gateway_route_and_host(metro_unit_platform):
     assert client.url == "http://metro.demo/mlflow-model/invocations"
     assert client.host == "mlflow-model.local"
     assert client.timeout == (5.0, 30.0)
+
+
+def test_the_local_model_server_runs_the_command_mlflow_models_serve_would(tmp_path):
+    """The local stack runs MLflow's scoring server in one process (stack/model_serve.py) instead of the CLI's two:
+    it must be the command and environment MLflow's own ``models serve`` backend builds, with one worker."""
+    from mlflow.pyfunc import scoring_server
+    from mlflow.utils.file_utils import path_to_local_file_uri
+
+    from metro_e2e.stack import model_serve
+
+    line, env = model_serve.command(str(tmp_path), "127.0.0.1", 5099)
+    assert line == [
+        "uvicorn", "--host", "127.0.0.1", "--port", "5099", "--workers", "1", "mlflow.pyfunc.scoring_server.app:app"
+    ]  # fmt: skip
+    assert env[scoring_server._SERVER_MODEL_PATH] == path_to_local_file_uri(str(tmp_path))
+    assert "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT" in env
