@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import logging
 import os
@@ -12,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sklearn.datasets import load_iris
-from sklearn.model_selection import train_test_split
 
 from metro_e2e.errors import InputError
 from metro_e2e.storage import Storage
@@ -38,9 +37,22 @@ class Split:
 
 
 def iris_frame() -> pd.DataFrame:
-    """The 150 Iris rows: scikit-learn's four feature columns plus an integer ``target``."""
-    iris = load_iris(as_frame=True)
-    return pd.concat([iris.data, pd.DataFrame(iris.target, columns=[TARGET])], axis=1)
+    """The 150 Iris rows: scikit-learn's four feature columns plus an integer ``target``.
+
+    Read from the CSV scikit-learn ships (``sklearn/datasets/data/iris.csv``, what ``load_iris`` reads) without
+    importing ``sklearn.datasets``, which with SciPy costs about 2 s: the smoke check (``--quick``) needs Iris rows
+    and nothing else of scikit-learn. tests/unit/test_data.py keeps the frame equal to ``load_iris``'s; a
+    scikit-learn without that file gets ``load_iris`` itself.
+    """
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
+    shipped = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "iris.csv" if spec else None
+    if shipped is None or not shipped.is_file():
+        from sklearn.datasets import load_iris
+
+        iris = load_iris(as_frame=True)
+        return pd.concat([iris.data, pd.DataFrame(iris.target, columns=[TARGET])], axis=1)
+    frame = pd.read_csv(shipped, skiprows=1, header=None, names=[*FEATURES, TARGET])
+    return frame.astype({name: "float64" for name in FEATURES} | {TARGET: "int64"})
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -95,6 +107,8 @@ def split(frame: pd.DataFrame, *, test_size: float = DEFAULT_TEST_SIZE, seed: in
         raise InputError(f"test size {test_size} must be between 0 and 1")
     X = frame.drop(columns=[TARGET])
     y = frame[[TARGET]]
+    from sklearn.model_selection import train_test_split
+
     try:
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=test_size, random_state=seed, stratify=y[TARGET]

@@ -152,3 +152,27 @@ def test_read_split_checks_shapes(tmp_path):
 
 def test_fixture_csv_matches_generated_iris(metro_fixtures: Path):
     pd.testing.assert_frame_equal(pd.read_csv(metro_fixtures / "iris.csv"), data.iris_frame())
+
+
+def test_iris_frame_equals_load_iris():
+    """``iris_frame`` reads the CSV scikit-learn ships instead of importing ``sklearn.datasets``: same frame."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    expected = pd.concat([iris.data, pd.DataFrame(iris.target, columns=[data.TARGET])], axis=1)
+    pd.testing.assert_frame_equal(data.iris_frame(), expected)
+
+
+def test_the_smoke_checks_modules_import_neither_scikit_learn_nor_mlflow():
+    """What ``check --quick`` runs (the checks, the Iris rows, the serving client) loads no scikit-learn estimator
+    code and no MLflow: each costs seconds of start-up that the smoke check does not need."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, metro_e2e.conformance.checks, metro_e2e.conformance.session, metro_e2e.data as d; d.iris_frame(); "
+        "print(sorted(m for m in ('mlflow', 'sklearn.datasets', 'sklearn.tree', 'scipy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout
