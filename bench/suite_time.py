@@ -2,7 +2,7 @@
 
 Not a test: run it by hand from the repository root, e.g. `.venv/bin/python bench/suite_time.py unit --runs 3`.
 
-- `unit`: `pytest tests/unit` (its own default of -n 2, as in the suite's configuration), wall time;
+- `unit`: `pytest -n 2 tests/unit`, wall time;
 - `default`: `pytest -n 2`, the whole default run (unit, integration, live), wall time; needs nginx;
 - `slowest`: one default run with `--durations=40`, printing what each of the slowest tests paid for.
 
@@ -39,8 +39,8 @@ def main() -> int:
         done = subprocess.run([sys.executable, *COMMANDS[args.what]], cwd=ROOT, capture_output=True, text=True)
         took = time.perf_counter() - started
         tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
-        if args.what == "slowest":
-            print(done.stdout[done.stdout.find("slowest") - 30 :])
+        if args.what == "slowest" and "slowest" in done.stdout:
+            print(done.stdout[done.stdout.index("slowest") :])
         print(f"  {took:7.1f} s  exit {done.returncode}  {tail}", flush=True)
         if done.returncode == 0:
             times.append(took)

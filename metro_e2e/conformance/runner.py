@@ -70,16 +70,17 @@ def pytest_args(request: Options, workdir: Path) -> list[str]:
         "--rootdir",
         str(workdir),
         "--noconftest",  # a conftest.py above an editable install (the project's own tests) is not the check's
-        # no plugin but the suite's own: others installed beside it (pytest-xdist, hypothesis, coverage...) cost
-        # seconds of start-up and are not the check's; without xdist the session stays in this process, where its
-        # options are an object that workers would not get
+        # no plugin but the suite's own, by its entry-point name (PYTEST_PLUGINS=metro_e2e then loads nothing twice):
+        # others installed beside it (hypothesis, coverage...) cost seconds of start-up and are not the check's
         "--disable-plugin-autoload",
         "-p",
-        "metro_e2e.pytest_plugin",
+        "metro_e2e",
         "-p",
         "no:cacheprovider",
         "-p",
         "no:warnings",
+        "-p",
+        "no:xdist",  # one session in this process even if PYTEST_ADDOPTS loads xdist: workers would not get options
         "-q",
         "--no-header",
         "--tb=no",

@@ -219,6 +219,40 @@ def test_a_check_past_its_budget_fails_naming_the_budget(platform, monkeypatch):
     assert result.verdict == "warned" and "budget of 0.5 s" in result.detail  # S3-5 is advisory
 
 
+def test_what_a_check_imports_is_loaded_before_its_budget_starts(platform, monkeypatch, tmp_path):
+    """Importing MLflow takes seconds on a slow machine: the modules a check declares are imported before its clock
+    starts, so they neither fail its budget nor count in its seconds."""
+    import importlib
+    import sys
+    import time
+
+    from metro_e2e.conformance import checks
+    from metro_e2e.conformance.checks import _common
+
+    (tmp_path / "metro_slow_import.py").write_text("import time\ntime.sleep(1.5)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "metro_slow_import", raising=False)
+    monkeypatch.setitem(_common.IMPORTS, "S3-5", ("metro_slow_import",))
+    monkeypatch.setitem(checks.CHECKS, "S3-5", lambda ctx: importlib.import_module("metro_slow_import").__name__)
+    monkeypatch.setattr(engine, "budget_s", lambda clause, ctx: 0.5)
+    started = time.monotonic()
+    result = run(platform, "S3-5")
+    assert time.monotonic() - started >= 1.5  # the import did happen, in this call
+    assert result.verdict == "passed" and result.detail == "metro_slow_import", result
+    assert result.duration_s < 0.5
+
+
+def test_every_module_a_check_declares_imports():
+    import importlib
+
+    from metro_e2e.conformance.checks._common import IMPORTS
+
+    for clause_id, names in IMPORTS.items():
+        for name in names:
+            assert importlib.import_module(name), (clause_id, name)
+    assert "metro_e2e.training" in IMPORTS["MLF-5"] and "mlflow.pyfunc" in IMPORTS["PRM-1"]
+
+
 def test_s3_4_json_detail_never_names_the_secret(platform, httpserver):
     _s3(httpserver, (200, _list_result("ml-models", ["x"]), "application/xml"))
     result = run(platform, "S3-4")

@@ -160,7 +160,7 @@ def test_iris_frame_equals_load_iris():
 
     iris = load_iris(as_frame=True)
     expected = pd.concat([iris.data, pd.DataFrame(iris.target, columns=[data.TARGET])], axis=1)
-    pd.testing.assert_frame_equal(data.iris_frame(), expected)
+    pd.testing.assert_frame_equal(data.iris_frame(), expected, check_exact=True)
 
 
 def test_the_smoke_checks_modules_import_neither_scikit_learn_nor_mlflow():

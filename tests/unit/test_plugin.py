@@ -293,3 +293,38 @@ def test_an_ini_number_that_is_not_one_is_a_usage_error_naming_the_key(pytester,
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*metro-e2e: ini metro_latency_budget_ms = 'fast' is not a number (give a number)*"])
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PYTEST_PLUGINS": "metro_e2e"},  # the plugin named again: loaded once, not a crash
+        {"PYTEST_PLUGINS": "xdist", "PYTEST_ADDOPTS": "-p xdist -n 2"},  # workers would not get check's options
+        {"PYTEST_ADDOPTS": "-p metro_e2e -p hypothesis"},
+    ],
+    ids=["plugin-named-again", "xdist-asked-for", "plugins-in-addopts"],
+)
+def test_check_keeps_its_one_session_whatever_plugins_the_environment_names(tmp_path, env):
+    """check runs one session in its own process with only its own plugin: a PYTEST_PLUGINS or PYTEST_ADDOPTS that
+    names plugins (a CI job that disables autoloading and lists them) neither crashes it nor starts xdist workers
+    that would run without its options. GW-1 fails against the closed port and every other clause is blocked: the
+    whole run happened, once."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    report = tmp_path / "r.json"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("METRO_", "PYTEST_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "metro_e2e.cli", "check", "--url", "http://127.0.0.1:9", "--report-json", str(report)],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    verdicts = {c["id"]: c["verdict"] for c in json.loads(report.read_text())["clauses"]}
+    assert verdicts.pop("GW-1") == "failed", done.stdout[-2000:]
+    assert set(verdicts.values()) <= {"blocked", "skipped"} and "blocked" in verdicts.values(), verdicts
+    assert "gw0" not in done.stdout + done.stderr

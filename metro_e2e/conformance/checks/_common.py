@@ -3,6 +3,7 @@ the model server and ``latest/``'s model."""
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -18,21 +19,32 @@ if TYPE_CHECKING:
 
 # The workflow's modules (pandas, scikit-learn, MLflow) are imported by the checks that use them: a run of the
 # clauses that need none of them (--quick) starts in about a second (docs/testing.md "How long things take").
+# A check names them in @registers(imports=...), and the engine loads them before the clause's budget starts:
+# importing MLflow takes seconds, which are not the platform's.
 Check = Callable[[RunContext], str]
 CHECKS: dict[str, Check] = {}  # clause id -> its check; filled by @registers in each component's module
+IMPORTS: dict[str, tuple[str, ...]] = {}  # clause id -> the modules its check imports when it runs
 
 
-def registers(clause_id: str) -> Callable[[Check], Check]:
-    """Register the decorated function as the check of ``clause_id`` (the catalogue's id; once per clause)."""
+def registers(clause_id: str, *, imports: tuple[str, ...] = ()) -> Callable[[Check], Check]:
+    """Register the decorated function as the check of ``clause_id`` (the catalogue's id; once per clause);
+    ``imports`` are the modules it imports as it runs, loaded by ``prepare`` before its clock starts."""
     from metro_e2e.conformance.catalogue import BY_ID
 
     def register(check: Check) -> Check:
         if clause_id not in BY_ID or clause_id in CHECKS:
             raise ValueError(f"{check.__name__}: {clause_id!r} is not a catalogue clause, or has a check already")
         CHECKS[clause_id] = check
+        IMPORTS[clause_id] = imports
         return check
 
     return register
+
+
+def prepare(clause_id: str) -> None:
+    """Import what the check of ``clause_id`` imports as it runs (outside its time budget)."""
+    for name in IMPORTS.get(clause_id, ()):
+        importlib.import_module(name)
 
 
 def get(ctx: RunContext, url: str, **kwargs) -> requests.Response:

@@ -46,7 +46,7 @@ def check_kfp_2(ctx: RunContext) -> str:
     return f"uploaded {ctx.name} as pipeline {pipeline_id} (version {version_id}, step image {ctx.options.step_image})"
 
 
-@registers("KFP-3")
+@registers("KFP-3", imports=("metro_e2e.data",))
 def check_kfp_3(ctx: RunContext) -> str:
     pipeline_id, version_id = ctx.shared.kfp_pipeline.pipeline_id, ctx.shared.kfp_pipeline.version_id
     from metro_e2e import data
@@ -81,7 +81,7 @@ def check_kfp_3(ctx: RunContext) -> str:
     return outcome.describe()
 
 
-@registers("KFP-4")
+@registers("KFP-4", imports=("metro_e2e.registry", "metro_e2e.training"))
 def check_kfp_4(ctx: RunContext) -> str:
     from metro_e2e import registry
     from metro_e2e.training import LINEAGE_TAG

@@ -80,7 +80,7 @@ def server_version(ctx: RunContext) -> str:
     return response.text.strip()
 
 
-@registers("MLF-3")
+@registers("MLF-3", imports=("metro_e2e.registry",))
 def check_mlf_3(ctx: RunContext) -> str:
     from metro_e2e import registry
 
@@ -95,7 +95,7 @@ def check_mlf_3(ctx: RunContext) -> str:
     return f"server {server}, client {client}: a tested pair"
 
 
-@registers("MLF-4")
+@registers("MLF-4", imports=("metro_e2e.registry",))
 def check_mlf_4(ctx: RunContext) -> str:
     from metro_e2e import registry
 
@@ -113,7 +113,7 @@ def check_mlf_4(ctx: RunContext) -> str:
     return f"new experiment's artifact location is {location}"
 
 
-@registers("MLF-5")
+@registers("MLF-5", imports=("metro_e2e.data", "metro_e2e.registry", "metro_e2e.training"))
 def check_mlf_5(ctx: RunContext) -> str:
     from metro_e2e import data, registry, training
 

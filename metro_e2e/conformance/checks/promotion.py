@@ -13,7 +13,7 @@ from metro_e2e.promotion.backup import back_up_latest
 from metro_e2e.promotion.mlmodel import references
 
 
-@registers("PRM-1")
+@registers("PRM-1", imports=("mlflow.pyfunc",))
 def check_prm_1(ctx: RunContext) -> str:
     cfg = ctx.config
     storage = ctx.storage

@@ -129,7 +129,10 @@ def _differ(got: list | None, expected: list) -> int:
 DISTINGUISHING_SPLITS = range(1, 21)  # split seeds SRV-5 tries for a version that predicts unlike the served model
 
 
-@registers("SRV-5")
+@registers(
+    "SRV-5",
+    imports=("mlflow.pyfunc", "metro_e2e.data", "metro_e2e.promotion", "metro_e2e.registry", "metro_e2e.training"),
+)
 def check_srv_5(ctx: RunContext) -> str:
     config, result = ctx.shared.promoted.config, ctx.shared.promoted.result
     rows = iris_rows()
