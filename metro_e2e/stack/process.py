@@ -10,12 +10,14 @@ the tail of the service's log.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import random
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,11 +36,36 @@ READY_POLL_S = 0.25  # between readiness probes
 
 
 STACK_PORTS = (20000, 29999)  # below the usual ephemeral range (32768+) and Kubernetes' NodePorts (30000-32767)
+_RESERVED: dict[int, int] = {}  # port -> the descriptor of its lock file, held until release_ports()
+
+
+def _reserve(port: int) -> bool:
+    """Hold an exclusive lock on ``port`` for this stack, so that another stack on the machine (another xdist worker,
+    another ``check``) that chose the same free port before either bound it chooses again. The kernel drops the lock
+    when the process ends."""
+    folder = Path(tempfile.gettempdir()) / "metro-e2e-ports"
+    folder.mkdir(exist_ok=True)
+    fd = os.open(folder / str(port), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _RESERVED[port] = fd
+    return True
+
+
+def release_ports(ports) -> None:
+    """Give back ports ``free_port`` reserved (when the services on them have stopped)."""
+    for port in ports:
+        if (fd := _RESERVED.pop(port, None)) is not None:
+            os.close(fd)
 
 
 def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the kernel's ephemeral range, and not in
-    ``taken`` (ports already chosen for other services of the same stack).
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the kernel's ephemeral range, not in
+    ``taken`` (ports already chosen for other services of the same stack) and not chosen by another stack on this
+    machine that has not bound it yet (a lock per port, held until ``release_ports``).
 
     A port the kernel hands out for port 0 comes from the ephemeral range, from which every outgoing connection
     also takes its local port: between choosing it and the service binding it, a client socket can take it
@@ -54,13 +81,14 @@ def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
     high = min(high, ephemeral_low - 1)
     for _ in range(200 if high > low else 0):
         port = random.randint(low, high)
-        if port in taken:
+        if port in taken or port in _RESERVED:
             continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        if _reserve(port):  # free now, and no other stack chose it before its service binds it
             return port
     for _ in range(200):  # no room below the ephemeral range: let the kernel choose
         with socket.socket() as s:

@@ -22,7 +22,15 @@ from pathlib import Path
 from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, MetroConfig, load_config
 from metro_e2e.stack import gateway, mlflow_server, s3
 from metro_e2e.stack.model_server import ModelServer
-from metro_e2e.stack.process import Service, StackError, free_port, http_probe, stop_group, wait_ready
+from metro_e2e.stack.process import (
+    Service,
+    StackError,
+    free_port,
+    http_probe,
+    release_ports,
+    stop_group,
+    wait_ready,
+)
 from metro_e2e.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -105,6 +113,7 @@ class LocalStack:
             service = self.services.get(name)
             if service is not None:
                 service.stop()
+        release_ports(self.ports.values())
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -186,3 +186,24 @@ def test_an_empty_environment_variable_is_unset_in_a_step():
     args = upload_data.build_parser().parse_args([])
     config = config_from_args(args, environ={"METRO_URL": "", "METRO_DATA_KEY": "", "METRO_S3_SECRET_KEY": ""})
     assert (config.url, config.data_key, config.s3_secret_key.reveal()) == (IN_CLUSTER_URL, "iris/iris.csv", "minio123")
+
+
+def test_a_port_one_stack_chose_is_not_chosen_by_another_before_it_binds(monkeypatch):
+    """Two stacks (two xdist workers, two checks) that pick the same free port before either binds it collide
+    ("Address already in use"); a chosen port is held with a lock until the stack releases it."""
+    import random
+
+    from metro_e2e.stack import process
+
+    picks = iter([24000, 24000, 24001])
+    monkeypatch.setattr(random, "randint", lambda low, high: next(picks))
+    first = process.free_port()
+    second = process.free_port()  # 24000 again: reserved, so it takes the next pick
+    try:
+        assert (first, second) == (24000, 24001)
+    finally:
+        process.release_ports([first, second])
+    monkeypatch.setattr(random, "randint", lambda low, high: 24000)
+    again = process.free_port()
+    process.release_ports([again])
+    assert again == 24000  # released ports can be chosen again
