@@ -207,3 +207,32 @@ def test_a_port_one_stack_chose_is_not_chosen_by_another_before_it_binds(monkeyp
     again = process.free_port()
     process.release_ports([again])
     assert again == 24000  # released ports can be chosen again
+
+
+def test_a_port_another_process_reserved_is_not_chosen(monkeypatch):
+    """The collision the lock prevents is between processes: a port another process's stack holds is skipped."""
+    import random
+    import subprocess
+    import sys
+
+    from metro_e2e.stack import process
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from metro_e2e.stack import process; process._reserve(24010); print('held', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        picks = iter([24010, 24011])
+        monkeypatch.setattr(random, "randint", lambda low, high: next(picks))
+        port = process.free_port()
+        process.release_ports([port])
+        assert port == 24011
+    finally:
+        holder.communicate("\n", timeout=30)
