@@ -54,28 +54,19 @@ def _clause_s(document: dict, clause_id: str) -> float:
 def _bare_log_and_register(config, tag: str) -> float:
     """The MLflow work of MLF-5 with nothing of the suite around it (imports already done)."""
     import mlflow
-    import mlflow.sklearn
-    import pandas as pd
 
     from metro_e2e import data, training
     from metro_e2e.registry import mlflow_session
 
     parts = data.split(data.iris_frame())
     model, accuracy = training.fit(parts)
-    example = parts.train_X.head(3)
     started = time.perf_counter()
     with mlflow_session(config) as client:
         experiment = client.create_experiment(f"bench-{tag}")
         with mlflow.start_run(experiment_id=experiment):
             mlflow.log_param("model_type", training.MODEL_TYPE)
             mlflow.log_metric("accuracy", accuracy)
-            info = mlflow.sklearn.log_model(
-                model,
-                input_example=example,
-                signature=mlflow.models.infer_signature(example, pd.Series(model.predict(example))),
-                pip_requirements=training.pip_requirements(),
-                **training.log_model_kwargs(mlflow.__version__, config.artifact_name),
-            )
+            info = training.log_model(model, parts.train_X.head(3), config.artifact_name)
         mlflow.register_model(info.model_uri, f"bench-{tag}", await_registration_for=60)
     return time.perf_counter() - started
 

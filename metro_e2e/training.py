@@ -62,6 +62,18 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in MODEL_REQUIREMENTS]
 
 
+def log_model(model: DecisionTreeClassifier, example: pd.DataFrame, artifact_name: str):
+    """Log ``model`` to the active run with its input example, its signature and ``pip_requirements()`` given
+    explicitly (nothing inferred by reloading the model); MLflow's ``ModelInfo``."""
+    return mlflow.sklearn.log_model(
+        model,
+        input_example=example,
+        signature=infer_signature(example, pd.Series(model.predict(example))),  # a column, as MLflow infers it
+        pip_requirements=pip_requirements(),
+        **log_model_kwargs(client_version(), artifact_name),
+    )
+
+
 def ensure_experiment(client, config: MetroConfig) -> str:
     """The id of ``config.experiment``, created (under ``config.artifact_root`` if set) when missing."""
     exp = client.get_experiment_by_name(config.experiment)
@@ -98,14 +110,7 @@ def train(config: MetroConfig, parts: Split, *, lineage: str | None = None, seed
             mlflow.log_metric("accuracy", accuracy)
             if lineage:
                 mlflow.set_tag(LINEAGE_TAG, lineage)
-            example = parts.train_X.head(3)
-            info = mlflow.sklearn.log_model(
-                model,
-                input_example=example,
-                signature=infer_signature(example, pd.Series(model.predict(example))),  # a column, as MLflow infers it
-                pip_requirements=pip_requirements(),
-                **log_model_kwargs(client_version(), config.artifact_name),
-            )
+            info = log_model(model, parts.train_X.head(3), config.artifact_name)
         version = mlflow.register_model(
             info.model_uri,
             config.model_name,
