@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 # The workflow's modules (pandas, scikit-learn, MLflow) are imported by the checks that use them: a run of the
 # clauses that need none of them (--quick) starts in about a second (docs/testing.md "How long things take").
 # A check names them in @registers(imports=...), and the engine loads them before the clause's budget starts:
-# importing MLflow takes seconds, which are not the platform's.
+# importing MLflow takes seconds, which are not the platform's. tests/unit/test_checks.py keeps each list equal to
+# the costly modules the check imports as it runs.
 Check = Callable[[RunContext], str]
 CHECKS: dict[str, Check] = {}  # clause id -> its check; filled by @registers in each component's module
 IMPORTS: dict[str, tuple[str, ...]] = {}  # clause id -> the modules its check imports when it runs

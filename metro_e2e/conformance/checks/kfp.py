@@ -30,7 +30,7 @@ def check_kfp_1(ctx: RunContext) -> str:
     return f"healthz {health}; UI loads at {ctx.config.kfp_url}/"
 
 
-@registers("KFP-2")
+@registers("KFP-2", imports=("metro_e2e.pipeline.definition",))
 def check_kfp_2(ctx: RunContext) -> str:
     from metro_e2e.pipeline import compile_pipeline
 
@@ -46,7 +46,7 @@ def check_kfp_2(ctx: RunContext) -> str:
     return f"uploaded {ctx.name} as pipeline {pipeline_id} (version {version_id}, step image {ctx.options.step_image})"
 
 
-@registers("KFP-3", imports=("metro_e2e.data",))
+@registers("KFP-3")
 def check_kfp_3(ctx: RunContext) -> str:
     pipeline_id, version_id = ctx.shared.kfp_pipeline.pipeline_id, ctx.shared.kfp_pipeline.version_id
     from metro_e2e import data

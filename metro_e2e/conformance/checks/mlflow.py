@@ -113,7 +113,7 @@ def check_mlf_4(ctx: RunContext) -> str:
     return f"new experiment's artifact location is {location}"
 
 
-@registers("MLF-5", imports=("metro_e2e.data", "metro_e2e.registry", "metro_e2e.training"))
+@registers("MLF-5", imports=("metro_e2e.registry", "metro_e2e.training", "sklearn.model_selection"))
 def check_mlf_5(ctx: RunContext) -> str:
     from metro_e2e import data, registry, training
 

@@ -131,7 +131,7 @@ DISTINGUISHING_SPLITS = range(1, 21)  # split seeds SRV-5 tries for a version th
 
 @registers(
     "SRV-5",
-    imports=("mlflow.pyfunc", "metro_e2e.data", "metro_e2e.promotion", "metro_e2e.registry", "metro_e2e.training"),
+    imports=("mlflow.pyfunc", "metro_e2e.registry", "metro_e2e.training", "sklearn.model_selection"),
 )
 def check_srv_5(ctx: RunContext) -> str:
     config, result = ctx.shared.promoted.config, ctx.shared.promoted.result
