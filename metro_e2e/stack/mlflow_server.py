@@ -31,11 +31,13 @@ class ServerProfile:
     version: str
     requirements: tuple[str, ...]
     allowed_hosts: str | None = None
+    # run MLflow's gunicorn in the CLI's process (mlflow_serve.py): one MLflow import instead of two; 2.x only
+    in_process: bool = False
 
 
 PROFILES = {
     # The platform's server (PLATFORM.md breakage 5: SQLAlchemy 2.1 kills it at start).
-    "2.20.3": ServerProfile("2.20.3", "2.20.3", ("mlflow==2.20.3", "sqlalchemy<2.1", "boto3<2")),
+    "2.20.3": ServerProfile("2.20.3", "2.20.3", ("mlflow==2.20.3", "sqlalchemy<2.1", "boto3<2"), in_process=True),
     # The current 3.x, as an upgraded platform should run it: the Host check admits the gateway's names.
     "3.x": ServerProfile(
         "3.x",
@@ -101,8 +103,12 @@ def mlflow_service(
 ) -> Service:
     env_root = server_env(profile, cache=cache)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if profile.in_process:
+        launcher = [str(env_root / "bin" / "python"), "-I", str(Path(__file__).with_name("mlflow_serve.py"))]
+    else:
+        launcher = [str(env_root / "bin" / "mlflow"), "server"]
     command = [
-        str(env_root / "bin" / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        *launcher, "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", f"sqlite:///{data_dir / 'mlflow.db'}",
         "--default-artifact-root", artifact_root, "--serve-artifacts", "--workers", "1",
     ]  # fmt: skip
