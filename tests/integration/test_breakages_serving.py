@@ -27,9 +27,11 @@ def _check(stack, tmp_path, *args, env=None):
 
 @pytest.fixture
 def metro_latest(metro_seeded_stack):
-    """``latest/`` as the module's stack holds it; put back byte for byte (and served again) after the test."""
+    """``latest/`` as the module's stack holds it; put back byte for byte after the test, and served again unless
+    the model server that loaded it before the test still runs (it serves what it downloaded at its start)."""
     storage = Storage(metro_seeded_stack.config())
     saved = {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
+    serving = metro_seeded_stack.serving.service
     yield storage
     storage.delete_keys("ml-models", [k for k in storage.list_keys("ml-models", "latest/") if k not in saved])
     for key, body in saved.items():
@@ -37,7 +39,8 @@ def metro_latest(metro_seeded_stack):
     for bucket in ("ml-models", "ml-data"):
         storage.delete_prefix(bucket, "metro-e2e/")
     storage.delete_prefix("ml-models", promotion.STAGING_ROOT)
-    metro_seeded_stack.restart_serving()
+    if metro_seeded_stack.serving.service is not serving or not serving.running():
+        metro_seeded_stack.restart_serving()
 
 
 # -- PRM-1 ------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ The breakage tests, one or more per clause, are in ``test_breakages_*.py`` and `
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ def test_healthy_local_stack_passes_and_reports_validate(metro_seeded_stack, tmp
     jsonschema = pytest.importorskip("jsonschema")
     junit = tmp_path / "junit.xml"
     code, report, out = check(
-        tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "--junit-xml", str(junit)
+        tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "--junit-xml", str(junit), fresh=True
     )
     assert code == 0, out[-3000:]
     v = verdicts(report)
@@ -48,6 +49,26 @@ def test_healthy_local_stack_passes_and_reports_validate(metro_seeded_stack, tmp
     assert "minio123" not in out and "minio123" not in junit.read_text()
 
 
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"METRO_S3_ACCESS_KEY": "not-minio", "METRO_S3_SECRET_KEY": "wrong-secret-7"}],
+    ids=["healthy", "wrong-access-key"],
+)
+def test_a_forked_check_has_the_outcome_of_the_command_run_fresh(metro_seeded_stack, tmp_path, env):
+    """The breakage tests run `metro-e2e check` forked from a process that has imported the suite (checking.py):
+    the same exit code, verdicts and details (numbers aside) as the command in a new interpreter."""
+
+    def outcome(**how):
+        code, report, _ = check(tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP", env=env, **how)
+        return code, {
+            c["id"]: (c["verdict"], re.sub(r"[0-9a-f]*[0-9][0-9a-f]*", "#", c["detail"])) for c in report["clauses"]
+        }
+
+    fresh, forked = outcome(fresh=True), outcome()
+    assert forked == fresh
+    assert fresh[0] == (1 if env else 0), fresh
+
+
 def test_unreachable_gateway_fails_gw_1_and_still_writes_the_reports(tmp_path):
     """A CI job that publishes the reports sees GW-1 failed and why, every other clause blocked (or left out by
     the options), and the one sentence on stderr; the live tier through pytest gives the same verdicts."""
@@ -57,7 +78,7 @@ def test_unreachable_gateway_fails_gw_1_and_still_writes_the_reports(tmp_path):
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     junit = tmp_path / "junit.xml"
-    code, report, out = check(tmp_path, "--url", url, "--junit-xml", str(junit), timeout=120)
+    code, report, out = check(tmp_path, "--url", url, "--junit-xml", str(junit), timeout=120, fresh=True)
     assert code == 1, out[-2000:]
     expect_outcome(
         report, {"GW-1": r"got none: .* connection refused: nothing listens there \(check --url / METRO_URL"}
@@ -138,6 +159,7 @@ def test_evidence_holds_excerpts_and_never_credentials(metro_seeded_stack, tmp_p
         "--evidence-dir",
         str(evidence),
         env={"METRO_S3_SECRET_KEY": "minio123"},
+        fresh=True,
     )
     assert code == 0, out[-2000:]
     files = list(evidence.rglob("*"))
@@ -155,7 +177,7 @@ def test_check_without_url_checks_a_seeded_local_stack(tmp_path):
 
     _require_nginx()
     evidence = tmp_path / "evidence"
-    code, report, out = check(tmp_path, "--evidence-dir", str(evidence))
+    code, report, out = check(tmp_path, "--evidence-dir", str(evidence), fresh=True)
     v = verdicts(report)
     assert code == 0, out[-3000:]
     assert report["s3_backend"] in ("moto", "minio (binary)", "minio (docker)")
@@ -173,7 +195,7 @@ def test_promote_mode_passes_prm_2_and_srv_5_on_the_local_stack(tmp_path):
     from .conftest import _require_nginx
 
     _require_nginx()
-    code, report, out = check(tmp_path, "--allow-promote")
+    code, report, out = check(tmp_path, "--allow-promote", fresh=True)
     v = verdicts(report)
     assert code == 0, out[-3000:]
     assert v["PRM-2"] == v["SRV-5"] == "passed" and report["mode"] == "promote"
@@ -186,7 +208,7 @@ def test_promote_mode_puts_the_previous_latest_back_when_it_ends(metro_seeded_st
     before = promotion.inspect_latest(storage, bucket=cfg.models_bucket, latest_prefix=cfg.latest_prefix)
     assert before.complete and before.marker["name"] == "iris-model"
     code, report, out = check(
-        tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "SRV-5", "--allow-promote"
+        tmp_path, "--url", metro_seeded_stack.gateway_url, "--skip", "KFP", "SRV-5", "--allow-promote", fresh=True
     )
     assert verdicts(report)["PRM-2"] == "passed", out[-3000:]
     assert "is put back when the run ends" in detail(report, "PRM-2")
