@@ -9,6 +9,7 @@ KFP does not run locally: ``status()`` says so and KFP checks skip.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -88,6 +89,8 @@ class LocalStack:
                 futures = [pool.submit(self._start_s3), pool.submit(self._start_mlflow)]
                 if self._verifies_signatures():
                     futures.append(pool.submit(self._start_sigv4))
+                if self.options.seed_model:  # MLflow and scikit-learn load while the MLflow server starts
+                    futures.append(pool.submit(importlib.import_module, "metro_e2e.training"))
                 s3_url = futures[0].result()
                 futures.append(pool.submit(self._start_gateway, s3_url))
                 for f in futures:

@@ -85,14 +85,103 @@ def metro_disposable_stack(tmp_path_factory):
         yield stack
 
 
-@pytest.fixture(scope="module")
-def metro_seeded_stack(tmp_path_factory):
-    """A stack per module, seeded as after the guide (iris-model trained, promoted, served); tests may break it."""
-    from metro_e2e.stack import LocalStack, StackOptions
+class SeededStacks:
+    """One seeded stack per test process, handed to each module that asks while it is still as seeded.
 
+    Modules break the stack they get and repair it. Before a module gets it, ``unlike_seeded`` compares it with
+    what seeding left (gateway options, every process running and not stopped, each service answering, the
+    Iris dataset, ``latest/`` byte for byte, and the files the model server loaded from it); anything else, and
+    the module gets a freshly started stack instead. So a repair that falls short costs a start, never a verdict.
+    """
+
+    def __init__(self, tmp_path_factory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.stack = None
+        self.seeded: dict = {}
+        self.replaced: list[str] = []  # why a stack was replaced, for a reader of the session's output
+
+    def get(self):
+        from metro_e2e.stack import LocalStack, StackOptions
+
+        why = self.unlike_seeded() if self.stack else None
+        if self.stack is not None and why is None:
+            return self.stack
+        if self.stack is not None:
+            self.replaced.append(why)
+            print(f"seeded stack replaced: {why}")
+            self.stack.stop()
+        run_dir = self.tmp_path_factory.mktemp("seeded-stack")
+        self.stack = LocalStack(StackOptions(run_dir=run_dir, seed_model=True)).start()
+        self.seeded = {"options": self.stack.options, "latest": self._latest(), "served": self._served()}
+        return self.stack
+
+    def _latest(self) -> dict[str, bytes]:
+        storage = Storage(self.stack.config())
+        return {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
+
+    def _served(self) -> dict[str, bytes]:
+        root = self.stack.serving.model_dir
+        return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+
+    def unlike_seeded(self) -> str | None:
+        """How the stack differs from what seeding left, or None."""
+        from pathlib import Path
+
+        import requests
+
+        stack = self.stack
+        if stack.options != self.seeded["options"]:
+            return "the gateway is configured otherwise"
+        processes = {**stack.services, "serving": stack.serving.service}
+        for name, service in processes.items():
+            if service is None or not service.running():
+                return f"{name} is not running"
+            if Path(f"/proc/{service.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                return f"{name} is stopped"
+        probes = {
+            "mlflow": stack.services["mlflow"].url + "/health",
+            "serving": stack.serving.url + "/ping",
+            "the gateway": stack.gateway_url + "/mlflow/health",
+        }
+        for name, url in probes.items():
+            try:
+                status = requests.get(url, timeout=3).status_code
+            except requests.RequestException as exc:
+                return f"{name} does not answer ({type(exc).__name__})"
+            if status != 200:
+                return f"{name} answers HTTP {status}"
+        try:
+            config = stack.config()
+            if Storage(config).get_bytes_or_none(config.data_bucket, config.data_key) is None:
+                return "the Iris dataset is gone"
+            if self._latest() != self.seeded["latest"]:
+                return "latest/ differs from the seeded model"
+        except Exception as exc:  # noqa: BLE001 - any failure to read S3 means the stack is not as seeded
+            return f"S3 cannot be read ({type(exc).__name__})"
+        if self._served() != self.seeded["served"]:
+            return "the model server serves other files than the seeded model"
+        return None
+
+    def close(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+
+
+@pytest.fixture(scope="session")
+def metro_seeded_stacks(tmp_path_factory):
     _require_nginx()
-    with LocalStack(StackOptions(run_dir=tmp_path_factory.mktemp("seeded-stack"), seed_model=True)) as stack:
-        yield stack
+    stacks = SeededStacks(tmp_path_factory)
+    try:
+        yield stacks
+    finally:
+        stacks.close()
+
+
+@pytest.fixture(scope="module")
+def metro_seeded_stack(metro_seeded_stacks):
+    """A stack seeded as after the guide (iris-model trained, promoted, served). A module may break it and must
+    repair it; the next module of this process gets it only if it is still as seeded (``SeededStacks``)."""
+    return metro_seeded_stacks.get()
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
