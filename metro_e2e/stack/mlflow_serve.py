@@ -8,8 +8,8 @@ environment it was about to start (``mlflow.server._exec_cmd``) and runs that gu
 process. Gunicorn's worker is forked from it with MLflow already imported. The store's database connections are
 closed before the fork, so the worker opens its own, as it does under ``mlflow server``.
 
-It runs with the server environment's Python (``python -I mlflow_serve.py SERVER-ARGS``), where only MLflow and
-its dependencies are installed, so it imports nothing from ``metro_e2e``. MLflow 3.x starts uvicorn and job
+It runs with the server environment's Python (``python -P mlflow_serve.py SERVER-ARGS``: ``-P`` keeps this folder
+off ``sys.path``), where only MLflow and its dependencies are installed, so it imports nothing from ``metro_e2e``. MLflow 3.x starts uvicorn and job
 runners asynchronously; its profiles run ``mlflow server`` itself (``ServerProfile.in_process``).
 """
 
@@ -18,13 +18,17 @@ from __future__ import annotations
 import os
 import sys
 
+# MLflow reads these when mlflow.server is imported, which here is before the command's environment is set:
+# with either one, the captured command is executed as `mlflow server` would start it.
+READ_AT_IMPORT = ("_MLFLOW_STATIC_PREFIX", "prometheus_multiproc_dir")
+
 
 def _close_store_connections() -> None:
     """Dispose of the engines the CLI's store initialisation opened, so no SQLite connection crosses the fork."""
     from mlflow.server import handlers
 
-    for get in (handlers._get_tracking_store, handlers._get_model_registry_store):
-        engine = getattr(get(), "engine", None)
+    for store in (handlers._tracking_store, handlers._model_registry_store):
+        engine = getattr(store, "engine", None)
         if engine is not None:
             engine.dispose()
 
@@ -39,18 +43,29 @@ def main(argv: list[str]) -> int:
         captured.update(cmd=list(cmd), env=dict(extra_env or {}), kwargs=kwargs)
 
     mlflow.server._exec_cmd = capture
-    cli.main(args=["server", *argv], prog_name="mlflow", standalone_mode=False)
-    command = captured.get("cmd")
-    if not command or command[1:3] != ["-m", "gunicorn"] or captured["kwargs"].get("synchronous") is False:
+    try:  # click's own handling of usage errors, --help and exit codes, as `mlflow server` has
+        cli.main(args=["server", *argv], prog_name="mlflow")
+    except SystemExit as exc:
+        if exc.code not in (0, None) or "cmd" not in captured:
+            raise
+    command = captured["cmd"]
+    if command[1:3] != ["-m", "gunicorn"] or captured["kwargs"].get("synchronous") is False:
         print(f"mlflow_serve: MLflow's server command is not a synchronous gunicorn: {captured}", file=sys.stderr)
         return 2
+    if any(name in captured["env"] for name in READ_AT_IMPORT):
+        os.execve(command[0], command, {**os.environ, **captured["env"]})
     os.environ.update(captured["env"])
     _close_store_connections()
     print(f"=== Running command (in this process) '{' '.join(command)}'", flush=True)
     from gunicorn.app.wsgiapp import WSGIApplication
 
     sys.argv = ["gunicorn", *command[3:]]
-    WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]", prog="gunicorn").run()
+    try:
+        WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]", prog="gunicorn").run()
+    except SystemExit as exc:
+        if exc.code not in (0, None):  # what the CLI says and does when its gunicorn process fails
+            print("Running the mlflow server failed. Please see the logs above for details.", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -104,7 +104,7 @@ def mlflow_service(
     env_root = server_env(profile, cache=cache)
     data_dir.mkdir(parents=True, exist_ok=True)
     if profile.in_process:
-        launcher = [str(env_root / "bin" / "python"), "-I", str(Path(__file__).with_name("mlflow_serve.py"))]
+        launcher = [str(env_root / "bin" / "python"), "-P", str(Path(__file__).with_name("mlflow_serve.py"))]
     else:
         launcher = [str(env_root / "bin" / "mlflow"), "server"]
     command = [

@@ -7,6 +7,7 @@ port with the platform's buckets; each test gets its own key namespace.
 from __future__ import annotations
 
 import uuid
+import warnings
 
 import pytest
 
@@ -89,9 +90,11 @@ class SeededStacks:
     """One seeded stack per test process, handed to each module that asks while it is still as seeded.
 
     Modules break the stack they get and repair it. Before a module gets it, ``unlike_seeded`` compares it with
-    what seeding left (gateway options, every process running and not stopped, each service answering, the
-    Iris dataset, ``latest/`` byte for byte, and the files the model server loaded from it); anything else, and
-    the module gets a freshly started stack instead. So a repair that falls short costs a start, never a verdict.
+    what seeding left: the gateway's options, every process running and not stopped, each service answering,
+    ``latest/`` and the Iris dataset byte for byte, the bucket policies, no staged promotion and nothing under
+    ``metro-e2e/``, and the files the model server loaded. On any difference the module gets a freshly started
+    stack instead. Not compared: MLflow's experiments and registered models (each check works in its own
+    namespace) and the run folders MLflow writes into ``ml-models``.
     """
 
     def __init__(self, tmp_path_factory) -> None:
@@ -108,16 +111,34 @@ class SeededStacks:
             return self.stack
         if self.stack is not None:
             self.replaced.append(why)
-            print(f"seeded stack replaced: {why}")
+            warnings.warn(f"seeded stack replaced: {why}", UserWarning, stacklevel=1)  # in pytest's summary
             self.stack.stop()
         run_dir = self.tmp_path_factory.mktemp("seeded-stack")
         self.stack = LocalStack(StackOptions(run_dir=run_dir, seed_model=True)).start()
-        self.seeded = {"options": self.stack.options, "latest": self._latest(), "served": self._served()}
+        self.seeded = {"options": self.stack.options, "s3": self._s3(), "served": self._served()}
         return self.stack
 
-    def _latest(self) -> dict[str, bytes]:
-        storage = Storage(self.stack.config())
-        return {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
+    def _s3(self) -> dict:
+        """What the checks read in S3 besides their own namespaces: ``latest/`` and the dataset byte for byte,
+        the bucket policies, and the prefixes that must be empty between runs (staged promotions, run namespaces)."""
+        from botocore.exceptions import ClientError
+
+        from metro_e2e import promotion
+
+        config = self.stack.config()
+        storage = Storage(config)
+        state: dict = {
+            "latest/": {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")},
+            "the Iris dataset": storage.get_bytes_or_none(config.data_bucket, config.data_key),
+        }
+        for bucket in ("ml-models", "ml-data"):
+            try:
+                state[f"the policy of {bucket}"] = storage.client.get_bucket_policy(Bucket=bucket)["Policy"]
+            except ClientError:
+                state[f"the policy of {bucket}"] = None
+            state[f"{bucket}/metro-e2e/"] = storage.list_keys(bucket, "metro-e2e/")
+        state[f"ml-models/{promotion.STAGING_ROOT}"] = storage.list_keys("ml-models", promotion.STAGING_ROOT)
+        return state
 
     def _served(self) -> dict[str, bytes]:
         root = self.stack.serving.model_dir
@@ -134,7 +155,11 @@ class SeededStacks:
             return "the gateway is configured otherwise"
         processes = {**stack.services, "serving": stack.serving.service}
         for name, service in processes.items():
-            if service is None or not service.running():
+            if service is None:
+                return f"{name} is not running"
+            if service.pid is None:  # MinIO in a container: the S3 reads below tell whether it answers
+                continue
+            if not service.running():
                 return f"{name} is not running"
             if Path(f"/proc/{service.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t"):
                 return f"{name} is stopped"
@@ -151,13 +176,12 @@ class SeededStacks:
             if status != 200:
                 return f"{name} answers HTTP {status}"
         try:
-            config = stack.config()
-            if Storage(config).get_bytes_or_none(config.data_bucket, config.data_key) is None:
-                return "the Iris dataset is gone"
-            if self._latest() != self.seeded["latest"]:
-                return "latest/ differs from the seeded model"
+            s3_now = self._s3()
         except Exception as exc:  # noqa: BLE001 - any failure to read S3 means the stack is not as seeded
             return f"S3 cannot be read ({type(exc).__name__})"
+        for what, seeded in self.seeded["s3"].items():
+            if s3_now[what] != seeded:
+                return f"{what} differs from what seeding left"
         if self._served() != self.seeded["served"]:
             return "the model server serves other files than the seeded model"
         return None

@@ -1,6 +1,6 @@
 """The gateway and S3 clauses fail on each realistic way their promise breaks, and only they fail.
 
-One seeded stack for the module; each test breaks it (a gateway fault, an option, a deleted bucket), runs
+The seeded stack (``SeededStacks``); each test breaks it (a gateway fault, an option, a deleted bucket), runs
 ``metro-e2e check`` and repairs it. Each asserts the exact outcome (``checking.expect_outcome``).
 """
 

@@ -1,6 +1,6 @@
 """The MLflow clauses (and KFP-1) fail on each realistic way their promise breaks, and only they fail.
 
-One seeded stack for the module, broken through gateway faults and repaired after each test; the MLflow 3
+The seeded stack (``SeededStacks``), broken through gateway faults and repaired after each test; the MLflow 3
 server without ``--allowed-hosts`` and the proxied artifact store need stacks of their own. The KFP clauses
 after KFP-1 are proven against a fake KFP in ``test_check_kfp.py``.
 """

@@ -1,6 +1,6 @@
 """The promotion and serving clauses fail on each realistic way their promise breaks, and only they fail.
 
-One seeded stack for the module (iris-model promoted to ``latest/`` and served); each test breaks it, runs
+The seeded stack (iris-model promoted to ``latest/`` and served; see ``SeededStacks``); each test breaks it, runs
 ``metro-e2e check`` and repairs it: ``latest/`` is put back byte for byte, or the stack is seeded again.
 """
 
@@ -39,7 +39,7 @@ def metro_latest(metro_seeded_stack):
     for bucket in ("ml-models", "ml-data"):
         storage.delete_prefix(bucket, "metro-e2e/")
     storage.delete_prefix("ml-models", promotion.STAGING_ROOT)
-    if metro_seeded_stack.serving.service is not serving or not serving.running():
+    if serving is None or metro_seeded_stack.serving.service is not serving or not serving.running():
         metro_seeded_stack.restart_serving()
 
 

@@ -8,6 +8,7 @@ process tree), and a store MLflow cannot open still stops it at start, as ``mlfl
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -59,21 +60,42 @@ def test_the_server_answers_and_keeps_what_it_is_sent_from_a_forked_worker(servi
     assert "=== Running command (in this process) '" in log and " -m gunicorn " in log, log[-2000:]
 
 
-def test_a_store_mlflow_cannot_use_stops_it_at_start_as_mlflow_server_does(service, tmp_path):
-    """The CLI's store initialisation still runs first (PLATFORM.md breakage 5 is such a failure at start)."""
+def _outcome(argv: list[str], env: dict, cwd) -> tuple[int, str]:
+    """Exit code and output of a server command expected to end by itself (its process group killed if not)."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd, start_new_session=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=10)
+        return -1, "still running after 60 s: " + out[-2000:]
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "says"),
+    [("unknown-schema", 1, "deadbeef0000"), ("unknown-option", 2, "Error: No such option '--no-such-option'.")],
+)
+def test_it_ends_as_mlflow_server_does_when_it_cannot_start(service, tmp_path, case, code, says):
+    """The CLI's own option handling and store initialisation run first (PLATFORM.md breakage 5 is such a failure
+    at start): the same exit code and message as `mlflow server` with the same arguments."""
     import sqlite3
 
-    store = tmp_path / "unknown-schema.db"
-    with sqlite3.connect(store) as db:  # a schema revision this MLflow does not know
-        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
-        db.execute("INSERT INTO alembic_version VALUES ('deadbeef0000')")
-    at = service.command.index("--backend-store-uri")
-    command = [*service.command[: at + 1], f"sqlite:///{store}", *service.command[at + 2 :]]
+    command = list(service.command)
+    if case == "unknown-schema":
+        store = tmp_path / "unknown-schema.db"
+        with sqlite3.connect(store) as db:  # a schema revision this MLflow does not know
+            db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+            db.execute("INSERT INTO alembic_version VALUES ('deadbeef0000')")
+        at = command.index("--backend-store-uri")
+        command[at + 1] = f"sqlite:///{store}"
+    else:
+        command.append("--no-such-option")
     env_root = mlflow_server.server_env(PROFILE)
-    outcomes = []
-    for argv in (command, [str(env_root / "bin" / "mlflow"), "server", *command[3:]]):
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=60, env={**os.environ, **service.env}, cwd=tmp_path
-        )
-        outcomes.append((done.returncode, "deadbeef0000" in done.stderr + done.stdout))
-    assert outcomes == [(1, True), (1, True)], outcomes
+    env = {**os.environ, **service.env}
+    launcher = _outcome(command, env, tmp_path)
+    cli = _outcome([str(env_root / "bin" / "mlflow"), "server", *command[3:]], env, tmp_path)
+    assert (launcher[0], says in launcher[1]) == (code, True), launcher[1][-2000:]
+    assert (cli[0], says in cli[1]) == (code, True), cli[1][-2000:]

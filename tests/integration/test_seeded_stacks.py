@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
 from metro_e2e.stack.gateway import Fault
 from metro_e2e.storage import Storage
 
@@ -26,8 +28,13 @@ def test_a_stack_is_handed_on_only_while_it_is_as_seeded(tmp_path_factory):
         storage = Storage(stack.config())
         saved = storage.get_bytes("ml-models", "latest/MLmodel")
         storage.put_bytes("ml-models", "latest/MLmodel", saved + b"\n# changed\n")
-        assert stacks.unlike_seeded() == "latest/ differs from the seeded model"
+        assert stacks.unlike_seeded() == "latest/ differs from what seeding left"
         storage.put_bytes("ml-models", "latest/MLmodel", saved)
+        assert stacks.unlike_seeded() is None
+
+        storage.put_bytes("ml-models", ".metro-e2e-staging/left-behind.journal.json", b"{}")
+        assert stacks.unlike_seeded() == "ml-models/.metro-e2e-staging/ differs from what seeding left"
+        storage.delete_prefix("ml-models", ".metro-e2e-staging/")
         assert stacks.unlike_seeded() is None
 
         stack.reconfigure_gateway(faults=(Fault(path="^/ml-data/", status=500, why="test"),))
@@ -46,7 +53,8 @@ def test_a_stack_is_handed_on_only_while_it_is_as_seeded(tmp_path_factory):
         (stack.serving.model_dir / "MLmodel").write_bytes(b"not what latest/ holds")
         assert stacks.unlike_seeded() == "the model server serves other files than the seeded model"
 
-        replacement = stacks.get()
+        with pytest.warns(UserWarning, match="seeded stack replaced: the model server serves other files"):
+            replacement = stacks.get()
         assert replacement is not stack and stacks.replaced == [
             "the model server serves other files than the seeded model"
         ]

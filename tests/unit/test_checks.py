@@ -335,7 +335,8 @@ def _costly(name: str, loaded: set[str]) -> bool:
 
 def _run_time_imports(check) -> set[str]:
     """Every module the check imports as it runs, following its calls into metro_e2e's functions (by name, or as
-    ``module.function`` of an imported module); methods and classes are not followed."""
+    ``module.function`` of an imported module, or through a module's ``__getattr__``). Not followed (CONTRIBUTING
+    says so): method calls, functions passed as values, ``importlib``, conditional module-level imports."""
     import ast
 
     found: set[str] = set()
