@@ -3,7 +3,9 @@
 Not a test: run it by hand from the repository root, e.g. `.venv/bin/python bench/suite_time.py unit --runs 3`.
 
 - `unit`: `pytest -n 2 tests/unit`, wall time;
-- `default`: `pytest -n 2`, the whole default run (unit, integration, live), wall time; needs nginx;
+- `default`: `pytest -n 2`, the whole default run (unit, integration, live; not the tests marked slow), wall time;
+  needs nginx;
+- `slow`: `pytest -n 2 -m slow`, the tests the default run leaves out and CI runs after it;
 - `slowest`: one default run with `--durations=40`, printing what each of the slowest tests paid for.
 
 Each figure is the median, min and max over N runs, caches warm (run it once first to build the MLflow server
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "unit": ["-m", "pytest", "-q", "-n", "2", "tests/unit"],
     "default": ["-m", "pytest", "-q", "-n", "2"],
+    "slow": ["-m", "pytest", "-q", "-n", "2", "-m", "slow"],
     "slowest": ["-m", "pytest", "-q", "-n", "2", "--durations=40"],
 }
 

@@ -27,6 +27,9 @@ from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 
 from .conftest import clean_env
 
+# off the default run (CI runs `pytest -n 2 -m slow`): eight checks with a service killed or frozen mid-run, each in a new interpreter (about 3 minutes)
+pytestmark = pytest.mark.slow
+
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2, 3
 BOUND_S = 150  # a run with every timeout spent, well below what a hang would take
 ORDER = [c.id for c in CLAUSES]

@@ -27,6 +27,9 @@ from metro_e2e.stack.mlflow_server import PROFILES, server_env
 
 from .conftest import train_step_argv
 
+# off the default run (CI runs `pytest -n 2 -m slow`): MLflow 3.x servers for the client/server matrix (about 90 s); tox's mlflow2 and mlflow3 run it too
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -9,9 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from metro_e2e.conformance.catalogue import CLAUSES
 
 from .checking import expect_outcome
+
+# off the default run (CI runs `pytest -n 2 -m slow`): a fresh virtual environment and `pip install .` (about 2 minutes)
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from metro_e2e.conformance.catalogue import CLAUSES
 
 from .conftest import clean_env
+
+# off the default run (CI runs `pytest -n 2 -m slow`): a soak of three checks and the live tier under xdist (about 2 minutes)
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SOAK_RUNS_IN_CI = 3  # the full 20 by hand: bench/soak.py --runs 20

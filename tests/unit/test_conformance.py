@@ -320,7 +320,7 @@ def collected_node_ids() -> set[str]:
             self.ids = [item.nodeid for item in session.items]
 
     collector = Collector()
-    args = ["--collect-only", "-qq", "-p", "no:cacheprovider", "-n", "0", "--rootdir", str(ROOT)]
+    args = ["--collect-only", "-qq", "-p", "no:cacheprovider", "-n", "0", "-m", "", "--rootdir", str(ROOT)]
     code = pytest.main(
         [*args, "-c", str(ROOT / "pyproject.toml"), *(str(ROOT / f) for f in sorted(files))], plugins=[collector]
     )
