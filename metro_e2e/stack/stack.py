@@ -109,14 +109,16 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop every service (model server first, S3 last); safe to call twice or after a failed start."""
-        if self.serving:
-            self.serving.stop()
-        for name in ("gateway", "sigv4", "mlflow", "s3"):
-            service = self.services.get(name)
-            if service is not None:
-                service.stop()
-        release_ports(self.ports.values())
+        """Stop every service, all at once (each: SIGTERM, SIGKILL after its grace); safe to call twice or after
+        a failed start. The first error is raised once every service has been stopped."""
+        stops = [self.serving.stop] if self.serving else []
+        stops += [service.stop for service in self.services.values() if service is not None]
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, len(stops))) as pool:
+                for future in [pool.submit(stop) for stop in stops]:
+                    future.result()
+        finally:
+            release_ports(self.ports.values())
 
     def __enter__(self) -> LocalStack:
         return self.start()
