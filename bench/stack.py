@@ -1,4 +1,5 @@
-"""Medians of 3 for the local stack: cold start (environments already built) and the whole integration tier.
+"""Medians of 3 for the local stack: cold start (environments already built) and the whole integration tier (its slow
+tests included).
 
 Not a test: run it by hand, e.g. `.venv/bin/python bench/stack.py --runs 3` (add `--skip-tier` for cold start only).
 """
@@ -32,7 +33,7 @@ def cold_start(profile: str) -> float:
 def tier() -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/integration", "-n", "2", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "tests/integration", "-n", "2", "-q", "-p", "no:cacheprovider", "-m", ""],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -115,8 +115,12 @@ class LocalStack:
         stops += [service.stop for service in self.services.values() if service is not None]
         try:
             with ThreadPoolExecutor(max_workers=max(1, len(stops))) as pool:
-                for future in [pool.submit(stop) for stop in stops]:
-                    future.result()
+                futures = [pool.submit(stop) for stop in stops]
+            failed = [f.exception() for f in futures if f.exception() is not None]
+            for exc in failed:
+                log.warning("stopping a service of the stack failed: %s", exc)
+            if failed:
+                raise failed[0]
         finally:
             release_ports(self.ports.values())
 

@@ -47,3 +47,19 @@ def test_dockerfile_builds_the_step_image_as_a_non_root_user():
     user = [line for line in lines if line.startswith("USER ")]
     assert user and user[-1] not in ("USER root", "USER 0")
     assert "COPY metro_e2e ./metro_e2e" in lines
+
+
+def test_only_the_packaging_and_robustness_modules_are_slow():
+    """The slow tier (off the default run, run by CI after it) holds these four modules and nothing else: a
+    clause's breakage tests stay in the loop people run while they change a check (docs/testing.md)."""
+    slow = {
+        f.name
+        for f in (ROOT / "tests").rglob("test_*.py")
+        if re.search(r"^pytestmark = pytest\.mark\.slow$", f.read_text(), re.M)
+    }
+    assert slow == {
+        "test_plain_install.py",
+        "test_repeatability.py",
+        "test_mlflow_pairs.py",
+        "test_faults_mid_run.py",
+    }
