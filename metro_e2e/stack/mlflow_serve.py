@@ -9,8 +9,9 @@ process. Gunicorn's worker is forked from it with MLflow already imported. The s
 closed before the fork, so the worker opens its own, as it does under ``mlflow server``.
 
 It runs with the server environment's Python (``python -P mlflow_serve.py SERVER-ARGS``: ``-P`` keeps this folder
-off ``sys.path``), where only MLflow and its dependencies are installed, so it imports nothing from ``metro_e2e``. MLflow 3.x starts uvicorn and job
-runners asynchronously; its profiles run ``mlflow server`` itself (``ServerProfile.in_process``).
+off ``sys.path``), where only MLflow and its dependencies are installed, so it imports nothing from ``metro_e2e``.
+MLflow 3.x starts uvicorn and job runners asynchronously; its profiles run ``mlflow server`` itself
+(``ServerProfile.in_process``).
 """
 
 from __future__ import annotations

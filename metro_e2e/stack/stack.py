@@ -116,7 +116,7 @@ class LocalStack:
         try:
             with ThreadPoolExecutor(max_workers=max(1, len(stops))) as pool:
                 futures = [pool.submit(stop) for stop in stops]
-            failed = [f.exception() for f in futures if f.exception() is not None]
+            failed = [exc for exc in (f.exception() for f in futures) if exc is not None]
             for exc in failed:
                 log.warning("stopping a service of the stack failed: %s", exc)
             if failed:

@@ -128,7 +128,7 @@ class SeededStacks:
         config = self.stack.config()
         storage = Storage(config)
         state: dict = {
-            "latest/": {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")},
+            "latest/": objects(storage, "ml-models", "latest/"),
             "the Iris dataset": storage.get_bytes_or_none(config.data_bucket, config.data_key),
         }
         for bucket in ("ml-models", "ml-data"):
@@ -146,8 +146,6 @@ class SeededStacks:
 
     def unlike_seeded(self) -> str | None:
         """How the stack differs from what seeding left, or None."""
-        from pathlib import Path
-
         import requests
 
         stack = self.stack
@@ -161,7 +159,7 @@ class SeededStacks:
                 continue
             if not service.running():
                 return f"{name} is not running"
-            if Path(f"/proc/{service.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+            if proc_stat(service.pid)[0] in ("T", "t"):
                 return f"{name} is stopped"
         probes = {
             "mlflow": stack.services["mlflow"].url + "/health",
@@ -206,6 +204,18 @@ def metro_seeded_stack(metro_seeded_stacks):
     """A stack seeded as after the guide (iris-model trained, promoted, served). A module may break it and must
     repair it; the next module of this process gets it only if it is still as seeded (``SeededStacks``)."""
     return metro_seeded_stacks.get()
+
+
+def objects(storage: Storage, bucket: str, prefix: str) -> dict[str, bytes]:
+    """Every object under ``prefix``, byte for byte (to compare, or to put back)."""
+    return {k: storage.get_bytes(bucket, k) for k in storage.list_keys(bucket, prefix)}
+
+
+def proc_stat(pid) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name: state, ppid, pgrp... (OSError once it is gone)."""
+    from pathlib import Path
+
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def clean_env(**overrides: str) -> dict[str, str]:

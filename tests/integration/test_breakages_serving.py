@@ -17,6 +17,7 @@ from metro_e2e.stack.gateway import Fault
 from metro_e2e.storage import Storage
 
 from .checking import broken_gateway, check, detail, expect_outcome, verdicts
+from .conftest import objects
 
 S3_DENIED = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>'
 
@@ -30,7 +31,7 @@ def metro_latest(metro_seeded_stack):
     """``latest/`` as the module's stack holds it; put back byte for byte after the test, and served again unless
     the model server that loaded it before the test still runs (it serves what it downloaded at its start)."""
     storage = Storage(metro_seeded_stack.config())
-    saved = {k: storage.get_bytes("ml-models", k) for k in storage.list_keys("ml-models", "latest/")}
+    saved = objects(storage, "ml-models", "latest/")
     serving = metro_seeded_stack.serving.service
     yield storage
     storage.delete_keys("ml-models", [k for k in storage.list_keys("ml-models", "latest/") if k not in saved])

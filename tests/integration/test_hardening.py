@@ -9,10 +9,10 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
+from .conftest import proc_stat
 from .test_check import check, verdicts
 
 
@@ -97,7 +97,7 @@ def _parent_in(pid: str, parents: set[str]) -> bool:
     seen = 0
     while pid and pid != "1" and seen < 10:
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = proc_stat(pid)
         except OSError:
             return False
         pid = stat[1]

@@ -228,6 +228,9 @@ def test_a_port_another_process_reserved_is_not_chosen(monkeypatch):
         text=True,
     )
     try:
+        import select
+
+        assert select.select([holder.stdout], [], [], 30)[0], "the holder did not reserve the port within 30 s"
         assert holder.stdout.readline().strip() == "held"
         picks = iter([24010, 24011])
         monkeypatch.setattr(random, "randint", lambda low, high: next(picks))
