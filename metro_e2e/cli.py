@@ -45,18 +45,23 @@ def _config(args: argparse.Namespace) -> int:
 def _pipeline_compile(args: argparse.Namespace) -> int:
     from metro_e2e.pipeline import compile_pipeline
 
-    out = compile_pipeline(args.output, image=args.image)
-    print(f"compiled the Iris pipeline (step image {args.image}) to {out}")
+    out = compile_pipeline(args.output, image=args.image, kfp_backend=args.backend)
+    print(f"compiled the Iris pipeline (step image {args.image}, for KFP backend {args.backend}) to {out}")
     return 0
 
 
 def _pipeline_check(args: argparse.Namespace) -> int:
-    from metro_e2e.pipeline import spec
+    from metro_e2e.pipeline import backend, spec
 
-    problems = spec.check(spec.load(_existing(args.file)))
+    pipeline = spec.load(_existing(args.file))
+    problems = spec.check(pipeline)
+    checked = "the step CLIs"
+    if args.backend != backend.SDK:
+        problems += backend.check(open(args.file).read(), args.backend)
+        checked += f" and what KFP {args.backend} reads"
     for problem in problems:
         print(f"  {problem}")
-    print(f"{args.file}: {'conforms to the step CLIs' if not problems else f'{len(problems)} problem(s)'}")
+    print(f"{args.file}: {f'conforms to {checked}' if not problems else f'{len(problems)} problem(s)'}")
     return 0 if not problems else 10
 
 
@@ -295,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.set_defaults(func=_config)
 
     from metro_e2e.pipeline import DEFAULT_IMAGE  # the kfp SDK is imported only by the pipeline commands
+    from metro_e2e.pipeline.backend import CHOICES, DEFAULT_BACKEND, SDK
+
+    backend_help = (
+        f"KFP backend version to target (default {DEFAULT_BACKEND}, the platform's); "
+        f"'{SDK}': as the kfp SDK writes it, for a backend that reads that"
+    )
 
     pipe = sub.add_parser("pipeline", help="compile, check or locally run the Iris KFP pipeline")
     psub = pipe.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
@@ -303,9 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--image", default=DEFAULT_IMAGE, help=f"step image every component runs (default {DEFAULT_IMAGE})"
     )
+    comp.add_argument("--backend", choices=CHOICES, default=DEFAULT_BACKEND, help=backend_help)
     comp.set_defaults(func=_pipeline_compile)
-    chk = psub.add_parser("check", help="check a compiled YAML against the step CLIs it calls")
+    chk = psub.add_parser(
+        "check", help="check a compiled YAML against the step CLIs it calls and what a KFP backend reads"
+    )
     chk.add_argument("file")
+    chk.add_argument("--backend", choices=CHOICES, default=DEFAULT_BACKEND, help=backend_help)
     chk.set_defaults(func=_pipeline_check)
     run = psub.add_parser("run-local", help="run a compiled YAML here: no Kubernetes, no Docker")
     run.add_argument("file")

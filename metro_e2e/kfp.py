@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from metro_e2e._poll import NotYet, PollTimeout, poll
-from metro_e2e.errors import EndpointUnreachable, KfpError, MetroE2EError
+from metro_e2e.errors import EndpointUnreachable, InputError, KfpError, MetroE2EError
 
 log = logging.getLogger(__name__)
 
@@ -218,11 +218,44 @@ class Kfp:
             raise
         except Exception as exc:  # noqa: BLE001 - kfp_server_api and urllib3 raise many kinds
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            status = getattr(exc, "status", None)
+            if isinstance(status, int) and status:  # kfp_server_api's ApiException: say what the server said
+                text = f"HTTP {status}: {_api_message(getattr(exc, 'body', None))}"
             if "timed out" in text.lower() or "Max retries" in text or "Connection refused" in text:
                 raise EndpointUnreachable(
                     f"cannot {action}: KFP at {self.url} did not answer ({text[:160]})", url=self.url
                 ) from exc
-            raise KfpError(f"cannot {action}: KFP at {self.url} answered: {text[:200]}") from exc
+            raise KfpError(f"cannot {action}: KFP at {self.url} answered: {text[:400]}") from exc
+
+
+def _api_message(body: Any) -> str:
+    """The message of a KFP error body: ``error_message`` (the upload handler) or ``message`` (grpc-gateway)."""
+    import json
+
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text.strip()[:300] or "no body"
+    if isinstance(parsed, dict):
+        return str(parsed.get("error_message") or parsed.get("message") or parsed.get("error") or parsed)[:300]
+    return text[:300]
+
+
+def run_id_from_artifact_uri(uri: str) -> str:
+    """The KFP run id in the URI of an artifact a KFP 2.4 run wrote (``InputError`` if it has none).
+
+    KFP 2.4.0's driver puts a task's outputs at ``<pipeline root>/<pipeline name>/<run id>/<task>/<salt>/<name>``
+    (backend/src/v2/driver/driver.go ``provisionOutputs``, metadata/client.go ``GenerateOutputURI``); that
+    backend does not resolve ``{{$.pipeline_job_uuid}}``, so this is how a step there learns its run id.
+    """
+    parts = [p for p in uri.split("?", 1)[0].split("/") if p]
+    if len(parts) < 6 or "{{" in uri:
+        raise InputError(
+            f"--lineage_from_uri {uri!r} is not a KFP artifact URI "
+            "(<pipeline root>/<pipeline name>/<run id>/<task>/<salt>/<artifact>)"
+        )
+    return parts[-4]
 
 
 def _name_filter(name: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from metro_e2e.conformance.catalogue import QUICK
 from metro_e2e.errors import ConfigError
+from metro_e2e.pipeline import backend as kfp_backends
 
 DEFAULT_LATENCY_BUDGET_MS = 250.0
 DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
@@ -31,10 +32,19 @@ class Flag:
     help: str
     metavar: str | None = None
     pytest: bool = True
+    choices: tuple[str, ...] = ()  # the values it may take (none: any)
 
 
-def _option(default: Any, flag: str | None, help: str, *, metavar: str | None = None, pytest: bool = True) -> Any:
-    return field(default=default, metadata={"flag": Flag(flag, help, metavar, pytest)})
+def _option(
+    default: Any,
+    flag: str | None,
+    help: str,
+    *,
+    metavar: str | None = None,
+    pytest: bool = True,
+    choices: tuple[str, ...] = (),
+) -> Any:
+    return field(default=default, metadata={"flag": Flag(flag, help, metavar, pytest, choices)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +79,14 @@ class Options:
     step_image: str | None = _option(
         None, "--step-image", "step image for the KFP clauses (see the Dockerfile)", metavar="IMAGE"
     )
+    kfp_backend: str = _option(
+        kfp_backends.DEFAULT_BACKEND,
+        "--kfp-backend",
+        f"KFP backend the platform runs; KFP-2 compiles the pipeline for it ({', '.join(kfp_backends.CHOICES)}; "
+        f"'{kfp_backends.SDK}': as the kfp SDK writes it)",
+        metavar="VERSION",
+        choices=kfp_backends.CHOICES,
+    )
     latency_budget_ms: float = _option(
         DEFAULT_LATENCY_BUDGET_MS, "--latency-budget-ms", "SRV-6 p95 budget in ms", metavar="MS"
     )
@@ -95,6 +113,14 @@ def _refuse_bad(f: dataclasses.Field, value: Any, shown: str) -> None:
     finite number."""
     if isinstance(value, str) and not value.strip():
         raise ConfigError(f"{shown} is empty", setting=f.name, source=shown, hint="give a value or leave it out")
+    choices = f.metadata["flag"].choices
+    if choices and value not in choices:
+        raise ConfigError(
+            f"{shown} {value!r} is not one metro-e2e knows",
+            setting=f.name,
+            source=shown,
+            hint=f"give one of {', '.join(choices)}, or leave it out for {f.default}",
+        )
     if _kind(f) == "float" and not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise ConfigError(
             f"{shown} {value:g} is not a positive number",

@@ -11,18 +11,31 @@ import os
 import tempfile
 from pathlib import Path
 
-from kfp import compiler, dsl, kubernetes
+from google.protobuf import json_format
+from kfp import dsl, kubernetes
+from kfp.compiler import pipeline_spec_builder
+from kfp.pipeline_spec import pipeline_spec_pb2
 
 from metro_e2e.config import DATA_BUCKET, DATA_KEY, EXPERIMENT, IN_CLUSTER_URL, MLFLOW_PATH, MODEL_NAME, MODELS_BUCKET
-from metro_e2e.pipeline import DEFAULT_IMAGE, PIPELINE_NAME
+from metro_e2e.data import SPLIT_NAMES
+from metro_e2e.errors import PipelineError
+from metro_e2e.pipeline import DEFAULT_IMAGE, PIPELINE_NAME, backend
 
 CREDENTIALS_SECRET = "mlpipeline-minio-artifact"
 SECRET_TO_ENV = {"accesskey": "METRO_S3_ACCESS_KEY", "secretkey": "METRO_S3_SECRET_KEY"}
 STEP_COMMAND = ("python", "-m")
 
 
-def build_pipeline(image: str = DEFAULT_IMAGE):
-    """The pipeline function, with every component running in ``image``."""
+def build_pipeline(image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAULT_BACKEND):
+    """The pipeline function, with every component running in ``image``, for KFP backend ``kfp_backend``.
+
+    The training run is tagged with the KFP run id: from ``dsl.PIPELINE_JOB_ID_PLACEHOLDER`` where the
+    backend's driver resolves it, otherwise (2.4.0 passes it through as text) from the URI of the training
+    data, which that backend writes under the run id.
+    """
+    job_placeholder = kfp_backend == backend.SDK or dsl.PIPELINE_JOB_ID_PLACEHOLDER in (
+        backend.BACKENDS[kfp_backend].constant_placeholders
+    )
 
     def command(step: str) -> list[str]:
         return [*STEP_COMMAND, f"metro_e2e.steps.{step}"]
@@ -53,35 +66,70 @@ def build_pipeline(image: str = DEFAULT_IMAGE):
             ],
         )  # fmt: skip
 
-    @dsl.container_component
-    def train_model(
-        s3_endpoint: str,
-        tracking_uri: str,
-        experiment: str,
-        model_name: str,
-        lineage_tag: str,
-        dataset_train_X: dsl.Input[dsl.Dataset],
-        dataset_test_X: dsl.Input[dsl.Dataset],
-        dataset_train_y: dsl.Input[dsl.Dataset],
-        dataset_test_y: dsl.Input[dsl.Dataset],
-        version: dsl.OutputPath(str),
-    ):
-        return dsl.ContainerSpec(
-            image=image,
-            command=command("train"),
-            args=[
-                "--dataset_train_X", dataset_train_X.path,
-                "--dataset_test_X", dataset_test_X.path,
-                "--dataset_train_y", dataset_train_y.path,
-                "--dataset_test_y", dataset_test_y.path,
-                "--s3_endpoint", s3_endpoint,
-                "--tracking_uri", tracking_uri,
-                "--experiment", experiment,
-                "--model_name", model_name,
-                "--lineage_tag", lineage_tag,
-                "--output_version", version,
-            ],
-        )  # fmt: skip
+    def train_args(train_X, test_X, train_y, test_y, s3_endpoint, tracking_uri, experiment, model_name, version):
+        return [
+            "--dataset_train_X", train_X.path,
+            "--dataset_test_X", test_X.path,
+            "--dataset_train_y", train_y.path,
+            "--dataset_test_y", test_y.path,
+            "--s3_endpoint", s3_endpoint,
+            "--tracking_uri", tracking_uri,
+            "--experiment", experiment,
+            "--model_name", model_name,
+            "--output_version", version,
+        ]  # fmt: skip
+
+    if job_placeholder:
+
+        @dsl.container_component
+        def train_model(
+            s3_endpoint: str,
+            tracking_uri: str,
+            experiment: str,
+            model_name: str,
+            lineage_tag: str,
+            dataset_train_X: dsl.Input[dsl.Dataset],
+            dataset_test_X: dsl.Input[dsl.Dataset],
+            dataset_train_y: dsl.Input[dsl.Dataset],
+            dataset_test_y: dsl.Input[dsl.Dataset],
+            version: dsl.OutputPath(str),
+        ):
+            return dsl.ContainerSpec(
+                image=image,
+                command=command("train"),
+                args=[
+                    *train_args(dataset_train_X, dataset_test_X, dataset_train_y, dataset_test_y,
+                                s3_endpoint, tracking_uri, experiment, model_name, version),
+                    "--lineage_tag", lineage_tag,
+                ],
+            )  # fmt: skip
+
+        lineage = {"lineage_tag": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+    else:
+
+        @dsl.container_component
+        def train_model(
+            s3_endpoint: str,
+            tracking_uri: str,
+            experiment: str,
+            model_name: str,
+            dataset_train_X: dsl.Input[dsl.Dataset],
+            dataset_test_X: dsl.Input[dsl.Dataset],
+            dataset_train_y: dsl.Input[dsl.Dataset],
+            dataset_test_y: dsl.Input[dsl.Dataset],
+            version: dsl.OutputPath(str),
+        ):
+            return dsl.ContainerSpec(
+                image=image,
+                command=command("train"),
+                args=[
+                    *train_args(dataset_train_X, dataset_test_X, dataset_train_y, dataset_test_y,
+                                s3_endpoint, tracking_uri, experiment, model_name, version),
+                    "--lineage_from_uri", dataset_train_X.uri,
+                ],
+            )  # fmt: skip
+
+        lineage = {}
 
     @dsl.container_component
     def promote_model(s3_endpoint: str, tracking_uri: str, model_name: str, models_bucket: str, version: str):
@@ -115,19 +163,9 @@ def build_pipeline(image: str = DEFAULT_IMAGE):
         load = with_credentials(
             load_data(s3_endpoint=s3_endpoint, data_bucket=data_bucket, data_key=data_key, seed=seed)
         )
-        train = with_credentials(
-            train_model(
-                s3_endpoint=s3_endpoint,
-                tracking_uri=tracking_uri,
-                experiment=experiment,
-                model_name=model_name,
-                lineage_tag=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                dataset_train_X=load.outputs["output_dataset_train_X"],
-                dataset_test_X=load.outputs["output_dataset_test_X"],
-                dataset_train_y=load.outputs["output_dataset_train_y"],
-                dataset_test_y=load.outputs["output_dataset_test_y"],
-            )
-        )
+        datasets = {f"dataset_{n}": load.outputs[f"output_dataset_{n}"] for n in SPLIT_NAMES}
+        endpoints = dict(s3_endpoint=s3_endpoint, tracking_uri=tracking_uri, experiment=experiment)
+        train = with_credentials(train_model(**endpoints, model_name=model_name, **lineage, **datasets))
         train.set_caching_options(False)
         with dsl.If(promote == True, name="promote-requested"):  # noqa: E712 - kfp builds a condition from ==
             step = with_credentials(
@@ -144,14 +182,33 @@ def build_pipeline(image: str = DEFAULT_IMAGE):
     return iris_pipeline
 
 
-def compile_pipeline(output: "str | os.PathLike", *, image: str = DEFAULT_IMAGE) -> Path:
-    """Compile the pipeline to ``output`` (deterministic: same image, same bytes)."""
+def compile_pipeline(
+    output: "str | os.PathLike", *, image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAULT_BACKEND
+) -> Path:
+    """Compile the pipeline for KFP backend ``kfp_backend`` to ``output`` (deterministic: same inputs, same bytes).
+
+    The kfp SDK's own compiler writes the file; for a declared backend the platform spec first loses what
+    ``backend.for_backend`` removes, and the result must pass ``backend.check`` (else ``PipelineError``).
+    """
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=out.parent, delete=False) as tmp:
         tmp_path = Path(tmp.name)
     try:
-        compiler.Compiler().compile(pipeline_func=build_pipeline(image), package_path=str(tmp_path))
+        pipeline = build_pipeline(image, kfp_backend)
+        platform = backend.for_backend(json_format.MessageToDict(pipeline.platform_spec), kfp_backend)
+        pipeline_spec_builder.write_pipeline_spec_to_file(
+            pipeline_spec=pipeline.pipeline_spec,
+            pipeline_description=pipeline.description,
+            platform_spec=json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec()),
+            package_path=str(tmp_path),
+        )
+        if kfp_backend != backend.SDK:
+            problems = backend.check(tmp_path.read_text(), kfp_backend)
+            if problems:
+                raise PipelineError(
+                    f"the pipeline compiled for KFP {kfp_backend} is not one that backend reads: " + "; ".join(problems)
+                )
         os.replace(tmp_path, out)
     finally:
         tmp_path.unlink(missing_ok=True)

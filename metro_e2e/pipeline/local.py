@@ -29,6 +29,7 @@ from typing import Any
 from kfp.local import executor_input_utils, executor_output_utils, placeholder_utils
 
 from metro_e2e.errors import PipelineError
+from metro_e2e.pipeline import backend
 from metro_e2e.pipeline.spec import JOB_ID_PLACEHOLDER, CompiledPipeline, FlatTask, load
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,13 @@ class LocalRunner:
         task_timeout: float = DEFAULT_TASK_TIMEOUT,
         env: Mapping[str, str] | None = None,
         run_id: str | None = None,
+        kfp_backend: str = backend.SDK,
     ) -> None:
         self.pipeline = pipeline
+        # the runtime constants a task receives resolved, as that backend's driver does (SDK: all the SDK writes)
+        self.resolves_job_id = kfp_backend == backend.SDK or JOB_ID_PLACEHOLDER in (
+            backend.BACKENDS[kfp_backend].constant_placeholders
+        )
         self.run_id = run_id or f"local-{uuid.uuid4().hex[:12]}"
         self.run_dir = Path(run_dir) / self.run_id
         self.task_timeout = task_timeout
@@ -153,7 +159,7 @@ class LocalRunner:
         if kind == "param":
             return params[src[1]]
         if kind == "const":
-            return self.run_id if src[1] == JOB_ID_PLACEHOLDER else src[1]
+            return self.run_id if src[1] == JOB_ID_PLACEHOLDER and self.resolves_job_id else src[1]
         if kind in ("task-param", "task-artifact"):
             return self.outputs[src[1]][src[2]]
         raise PipelineError(f"cannot resolve input source {src}")
@@ -203,9 +209,8 @@ class LocalRunner:
     def _run_task(self, task: FlatTask, command: list[str], args: list[str], params: Mapping[str, Any]) -> TaskResult:
         component_spec = self.pipeline.spec.components[task.component]
         arguments = {key: self._value(src, params) for key, src in task.inputs.items()}
-        task_root = executor_input_utils.construct_local_task_root(
-            pipeline_root=str(self.run_dir), pipeline_resource_name=self.pipeline_name, task_resource_name=task.name
-        )
+        # KFP 2.4.0's layout: <pipeline root>/<pipeline name>/<run id>/<task>/<salt>/<artifact> (driver.go)
+        task_root = str(self.run_dir / self.pipeline_name / self.run_id / task.name / uuid.uuid4().hex)
         executor_input = executor_input_utils.construct_executor_input(
             component_spec=component_spec, arguments=arguments, task_root=task_root, block_input_artifact=False
         )

@@ -32,21 +32,22 @@ from metro_e2e.errors import InputError
 STEP_PACKAGE = "metro_e2e.steps."
 JOB_ID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"
 PLACEHOLDER_RE = re.compile(
-    r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](?:\.(path|output_file))?\}\}"
+    r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](?:\.(path|output_file|uri))?\}\}"
 )
 
 EXPECTED_STEPS = {"load-data": "load_data", "train-model": "train", "promote-model": "promote"}
 EXPECTED_INPUTS: dict[str, dict[str, tuple]] = {
-    "train-model": {
-        **{f"dataset_{n}": ("task-artifact", "load-data", f"output_dataset_{n}") for n in SPLIT_NAMES},
-        "lineage_tag": ("const", JOB_ID_PLACEHOLDER),
-    },
+    "train-model": {f"dataset_{n}": ("task-artifact", "load-data", f"output_dataset_{n}") for n in SPLIT_NAMES},
     "promote-model": {"version": ("task-param", "train-model", "version")},
 }
 EXPECTED_DEPENDENCIES = {"load-data": set(), "train-model": {"load-data"}, "promote-model": {"train-model"}}
 UNCACHED = {"train-model", "promote-model"}
 CONDITIONED_ON = {"promote-model": "promote"}
 SECRET_ENV = {"METRO_S3_ACCESS_KEY", "METRO_S3_SECRET_KEY"}
+# The task told the KFP run id, and the two ways it may be told (backend.py: which backend resolves what)
+LINEAGE_TASK = "train-model"
+LINEAGE_CONSTANT = ("lineage_tag", ("const", JOB_ID_PLACEHOLDER))
+LINEAGE_URI_OPTION = "--lineage_from_uri"
 
 
 @dataclass
@@ -225,6 +226,7 @@ def check_executor(pipeline: CompiledPipeline, task: FlatTask) -> list[str]:
     args = [str(a) for a in container.get("args", [])]
     dummy_args = []
     option_for: dict[str, str] = {}
+    uri_options: dict[str, str] = {}
     for i, arg in enumerate(args):
         match = PLACEHOLDER_RE.fullmatch(arg)
         if not match:
@@ -232,13 +234,16 @@ def check_executor(pipeline: CompiledPipeline, task: FlatTask) -> list[str]:
                 problems.append(f"{where}: unsupported placeholder {arg!r}")
             dummy_args.append(arg)
             continue
-        io, kind, name, _ = match.groups()
+        io, kind, name, suffix = match.groups()
         if name not in declared[(io, kind)]:
             problems.append(
                 f"{where}: argument {args[i - 1] if i else ''!s} uses {io}.{kind}[{name!r}], "
                 f"which the component does not declare"
             )
-        option_for[name] = args[i - 1] if i else ""
+        if suffix == "uri":  # only the lineage takes a URI; the data itself comes as .path
+            uri_options[name] = args[i - 1] if i else ""
+        else:
+            option_for[name] = args[i - 1] if i else ""
         dummy_args.append(_dummy(comp, io, kind, name))
     try:
         parsed = parser.parse_args(dummy_args)
@@ -251,7 +256,27 @@ def check_executor(pipeline: CompiledPipeline, task: FlatTask) -> list[str]:
             problems.append(f"{where}: placeholder for {name!r} follows {option!r}, which the step does not accept")
         elif dest not in (name, f"output_{name}") or values.get(dest) is None:
             problems.append(f"{where}: {option} receives {name!r}; expected the value named {dest!r}")
+    for name, option in uri_options.items():
+        if option != LINEAGE_URI_OPTION:
+            problems.append(f"{where}: {option} receives the URI of {name!r}; only {LINEAGE_URI_OPTION} takes a URI")
     return problems
+
+
+def lineage_problem(pipeline: CompiledPipeline, task: FlatTask) -> str | None:
+    """Why ``task`` is not told the KFP run id, or None: ``--lineage_tag`` from the job-id placeholder, or
+    ``--lineage_from_uri`` with the URI of an input artifact another task of this run wrote."""
+    if task.inputs.get(LINEAGE_CONSTANT[0]) == LINEAGE_CONSTANT[1]:
+        return None
+    args = [str(a) for a in pipeline.executors.get(task.executor, {}).get("container", {}).get("args", [])]
+    for option, value in zip(args, args[1:], strict=False):
+        match = PLACEHOLDER_RE.fullmatch(value)
+        if option == LINEAGE_URI_OPTION and match and match.group(1, 2, 4) == ("inputs", "artifacts", "uri"):
+            if task.inputs.get(match.group(3), ("",))[0] == "task-artifact":
+                return None
+    return (
+        f"task {task.name}: not told the KFP run id (--lineage_tag {JOB_ID_PLACEHOLDER}, or "
+        f"{LINEAGE_URI_OPTION} with the URI of an artifact this run wrote)"
+    )
 
 
 def check(pipeline: CompiledPipeline) -> list[str]:
@@ -271,6 +296,8 @@ def check(pipeline: CompiledPipeline) -> list[str]:
                 problems.append(
                     f"task {task.name}: input {key!r} is wired to {task.inputs.get(key)}, expected {expected}"
                 )
+        if task.name == LINEAGE_TASK and (problem := lineage_problem(pipeline, task)):
+            problems.append(problem)
         want = EXPECTED_DEPENDENCIES.get(task.name)
         if want is not None and not want <= task.dependencies:
             problems.append(f"task {task.name}: runs without waiting for {sorted(want - task.dependencies)}")

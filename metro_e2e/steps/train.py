@@ -11,6 +11,7 @@ from pathlib import Path
 from metro_e2e import data, training
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import InputError
+from metro_e2e.kfp import run_id_from_artifact_uri
 from metro_e2e.steps._cli import add_platform_options, config_from_args, run_step
 
 STEP = "train"
@@ -20,7 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m metro_e2e.steps.{STEP}", description=__doc__)
     for name in data.SPLIT_NAMES:
         parser.add_argument(f"--dataset_{name}", required=True, help=f"path of the {name} CSV")
-    parser.add_argument("--lineage_tag", default=None, help="recorded as tag metro_e2e.lineage (e.g. the KFP run id)")
+    lineage = parser.add_mutually_exclusive_group()
+    lineage.add_argument("--lineage_tag", default=None, help="recorded as tag metro_e2e.lineage (e.g. the KFP run id)")
+    lineage.add_argument(
+        "--lineage_from_uri",
+        default=None,
+        metavar="URI",
+        help="record as the lineage tag the KFP run id in this artifact URI (KFP 2.4.0: "
+        "<pipeline root>/<pipeline>/<run id>/<task>/<salt>/<artifact>)",
+    )
     parser.add_argument("--output_result", default=None, help="path to write the result as JSON")
     parser.add_argument("--output_version", default=None, help="path to write the registered version number to")
     add_platform_options(
@@ -59,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> str:
         config = config_from_args(args)
         inputs = {name: getattr(args, f"dataset_{name}") for name in data.SPLIT_NAMES}
-        result = run(config, inputs, lineage=args.lineage_tag)
+        lineage = run_id_from_artifact_uri(args.lineage_from_uri) if args.lineage_from_uri else args.lineage_tag
+        result = run(config, inputs, lineage=lineage)
         _write(args.output_result, "--output_result", json.dumps(dataclasses.asdict(result), indent=2))
         _write(args.output_version, "--output_version", result.version)
         return (

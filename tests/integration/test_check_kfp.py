@@ -78,3 +78,34 @@ def test_a_run_that_registers_nothing_fails_kfp_4(tmp_path_factory, tmp_path):
     expect_outcome(
         report, {"KFP-4": r"one MLflow run tagged .* and one new version .*; got 0 run\(s\), 0 tagged, 0 version"}
     )
+
+
+def test_a_pipeline_compiled_for_a_newer_backend_fails_kfp_3_in_2_4_0s_driver(tmp_path_factory, tmp_path):
+    """Told the platform runs a newer KFP (--kfp-backend sdk), KFP-2 uploads what kfp-kubernetes 2.17 writes; 2.4.0
+    takes it (the platform spec's executors are free-form there) and its driver refuses every task's config."""
+    fake = FakeKfp(execute=local_executor(dict(os.environ), tmp_path / "kfp-runs"))
+    with fake, _stack(tmp_path_factory, fake) as stack:
+        code, report, _ = check(
+            tmp_path,
+            "--url",
+            stack.gateway_url,
+            "--step-image",
+            "img",
+            "--kfp-backend",
+            "sdk",
+            "--skip",
+            "SRV",
+            "PRM",
+            "MLF-5",
+            "S3-3",
+        )
+    assert code == 1
+    expect_outcome(
+        report,
+        {
+            "KFP-3": r"ended FAILED .*; failing task load-data: failed to unmarshal Kubernetes config, error: KFP 2\.4\.0's "
+            r'driver cannot read the Kubernetes config of exec-load-data \(jsonpb\): .*has no field named "optional"'
+        },
+    )
+    assert "compiled for KFP sdk" in detail(report, "KFP-2")
+    assert fake.pipelines == {} and fake.experiments == {}

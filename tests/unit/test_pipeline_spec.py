@@ -50,7 +50,8 @@ def test_golden_conforms(golden_text):
     tasks = pipeline.flat_tasks()
     assert set(tasks) == {"load-data", "train-model", "promote-model"}
     assert not tasks["train-model"].cache and not tasks["promote-model"].cache
-    assert tasks["train-model"].inputs["lineage_tag"] == ("const", spec.JOB_ID_PLACEHOLDER)
+    args = pipeline.executors["exec-train-model"]["container"]["args"]
+    assert args[args.index("--lineage_from_uri") + 1] == "{{$.inputs.artifacts['dataset_train_X'].uri}}"
 
 
 @pytest.mark.parametrize(

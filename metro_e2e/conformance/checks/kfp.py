@@ -35,7 +35,9 @@ def check_kfp_2(ctx: RunContext) -> str:
     from metro_e2e.pipeline import compile_pipeline
 
     package = compile_pipeline(
-        Path(tempfile.mkdtemp(prefix="metro-e2e-kfp-")) / "iris_pipeline.yaml", image=ctx.options.step_image
+        Path(tempfile.mkdtemp(prefix="metro-e2e-kfp-")) / "iris_pipeline.yaml",
+        image=ctx.options.step_image,
+        kfp_backend=ctx.options.kfp_backend,
     )
     ctx.created.pipelines.append(ctx.name)
     try:
@@ -43,7 +45,10 @@ def check_kfp_2(ctx: RunContext) -> str:
     except MetroE2EError as exc:
         raise fail_from(exc, "the compiled pipeline to upload") from None
     ctx.shared.kfp_pipeline = KfpPipeline(pipeline_id, version_id)
-    return f"uploaded {ctx.name} as pipeline {pipeline_id} (version {version_id}, step image {ctx.options.step_image})"
+    return (
+        f"uploaded {ctx.name} as pipeline {pipeline_id} (version {version_id}, step image {ctx.options.step_image}, "
+        f"compiled for KFP {ctx.options.kfp_backend})"
+    )
 
 
 @registers("KFP-3")
