@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -39,6 +40,25 @@ def _config(args: argparse.Namespace) -> int:
     config = load_config(cli={"url": args.url}, environ=os.environ)
     for name, value in describe(config).items():
         print(f"{name:16} {value}")
+    return 0
+
+
+def _k8s_render(args: argparse.Namespace) -> int:
+    from metro_e2e import k8s
+
+    print(
+        k8s.to_yaml(
+            k8s.render(namespace=args.namespace, image=args.image, allow_promote=args.allow_promote, form=args.form)
+        ),
+        end="",
+    )
+    return 0
+
+
+def _k8s_restart(args: argparse.Namespace) -> int:
+    from metro_e2e import k8s
+
+    print(k8s.restart_deployment(args.namespace, args.deployment, timeout_s=args.timeout, progress=print), flush=True)
     return 0
 
 
@@ -190,15 +210,20 @@ def _check(args: argparse.Namespace) -> int:
     from metro_e2e._console import sigterm_as_interrupt
     from metro_e2e.conformance import runner
     from metro_e2e.conformance.catalogue import GATEWAY
-    from metro_e2e.conformance.options import Options, from_arguments
+    from metro_e2e.conformance.options import REPORT_LINE_MARK, Options, from_arguments, in_results_dir
     from metro_e2e.errors import MetroE2EError
 
     target = args.url or os.environ.get("METRO_URL")  # an empty METRO_URL is unset
     request = Options(  # the mode and where the reports go, for the reports of a check that cannot start
-        quick=args.quick,
-        allow_promote=args.allow_promote,
-        report_json=(args.report_json or "").strip() or None,
-        junit_xml=(args.junit_xml or "").strip() or None,
+        **in_results_dir(
+            {
+                "quick": args.quick,
+                "allow_promote": args.allow_promote,
+                "report_json": (args.report_json or "").strip() or None,
+                "junit_xml": (args.junit_xml or "").strip() or None,
+                "results_dir": (args.results_dir or "").strip() or None,
+            }
+        )
     )
     try:  # malformed settings and conflicting options: one sentence before anything runs, and the reports anyway
         request = from_arguments(args)
@@ -219,8 +244,10 @@ def _check(args: argparse.Namespace) -> int:
     report = outcome.report
     print()
     print(runner.table(report))
-    if args.report_json:
-        print(f"report: {args.report_json}")
+    if request.report_json:
+        print(f"report: {request.report_json}")
+    if request.log_json:
+        print(REPORT_LINE_MARK + json.dumps(report, separators=(",", ":")), flush=True)
     verdicts = {c["id"]: c for c in report["clauses"]}
     if outcome.stopped:
         not_run = sum(1 for c in report["clauses"] if c["detail"].startswith(("not run:", "not finished:")))
@@ -328,6 +355,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", default=".metro-e2e/runs", help="where task logs and artifacts go")
     run.add_argument("--task-timeout", type=float, default=600.0, help="seconds before a task is killed")
     run.set_defaults(func=_pipeline_run_local)
+
+    k8s = sub.add_parser("k8s", help="the suite as an in-cluster Job: render its manifests; restart serving")
+    ksub = k8s.add_subparsers(dest="k8s_command", required=True, metavar="ACTION")
+    render = ksub.add_parser("render", help="print the ServiceAccount, least-privilege RBAC and Job that run check")
+    render.add_argument("--namespace", default="kubeflow", help="where the Job runs; the secret must be there")
+    render.add_argument("--image", default=DEFAULT_IMAGE, help=f"image with metro-e2e (default {DEFAULT_IMAGE})")
+    render.add_argument(
+        "--allow-promote", action="store_true", help="run the promote clauses (adds the Role SRV-5 needs)"
+    )
+    render.add_argument(
+        "--as",
+        dest="form",
+        choices=("job", "helm-test", "sonobuoy"),
+        default="job",
+        help="job (default), helm-test hooks, or a Sonobuoy plugin",
+    )
+    render.set_defaults(func=_k8s_render)
+    restart = ksub.add_parser("restart", help="rollout restart of a Deployment and wait for it (get and patch only)")
+    restart.add_argument("--namespace", default="kubeflow")
+    restart.add_argument("--deployment", default="mlflow-model-deployment")
+    restart.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the rollout")
+    restart.set_defaults(func=_k8s_restart)
 
     from metro_e2e.stack.mlflow_server import DEFAULT_PROFILE, PROFILES
 

@@ -302,6 +302,13 @@ SETTINGS: tuple[Setting, ...] = tuple(
     dataclasses.replace(f.metadata[_SPEC], name=f.name) for f in dataclasses.fields(MetroConfig) if _SPEC in f.metadata
 )
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
+# The platform's MinIO credentials in the cluster (PLATFORM.md): the secret, and the variable each key becomes
+# (the pipeline's steps and the in-cluster Job read them as these settings)
+CREDENTIALS_SECRET = "mlpipeline-minio-artifact"
+SECRET_TO_ENV = {
+    key: next(s.env for s in SETTINGS if s.name == name)
+    for key, name in (("accesskey", "s3_access_key"), ("secretkey", "s3_secret_key"))
+}
 
 
 def _refuse_unknown(names: Mapping[str, Any]) -> None:

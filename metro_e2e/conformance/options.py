@@ -21,6 +21,19 @@ from metro_e2e.pipeline import backend as kfp_backends
 DEFAULT_LATENCY_BUDGET_MS = 250.0
 DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
 DEFAULT_RESTART_TIMEOUT_S = 120.0
+REPORT_LINE_MARK = "METRO-E2E-REPORT "  # --log-json: the line that carries the JSON report
+
+
+def in_results_dir(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with the reports and the evidence under ``results_dir`` where they have no path of their own."""
+    folder = values.get("results_dir")
+    if not folder:
+        return dict(values)
+    defaults = {"report_json": "report.json", "junit_xml": "junit.xml", "evidence_dir": "evidence"}
+    return {
+        **{k: f"{folder.rstrip('/')}/{name}" for k, name in defaults.items()},
+        **{k: v for k, v in values.items() if v is not None},
+    }
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,19 @@ class Options:
     )
     evidence_dir: str | None = _option(
         None, "--evidence-dir", "keep request/response excerpts of the checks here", metavar="DIR"
+    )
+    results_dir: str | None = _option(
+        None,
+        "--results-dir",
+        "write report.json, junit.xml and evidence/ here (unless given their own paths): an in-cluster Job's folder",
+        metavar="DIR",
+        pytest=False,
+    )
+    log_json: bool = _option(
+        False,
+        "--log-json",
+        f"after the table, print the JSON report on one line starting '{REPORT_LINE_MARK}' (for kubectl logs)",
+        pytest=False,
     )
     step_image: str | None = _option(
         None, "--step-image", "step image for the KFP clauses (see the Dockerfile)", metavar="IMAGE"
@@ -196,7 +222,7 @@ def from_arguments(args) -> Options:
         if value is None:
             continue
         values[f.name] = tuple(value) if _kind(f) == "list" else value
-    return Options(**values)
+    return Options(**in_results_dir(values))
 
 
 def add_pytest_options(parser) -> None:

@@ -44,6 +44,16 @@ def validate(request: Options) -> None:
             source="command-line option --restart-serving",
             hint="add --allow-promote",
         )
+    if request.results_dir:
+        try:
+            Path(request.results_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"--results-dir {request.results_dir!r} cannot be made: {exc.strerror}",
+                setting="results_dir",
+                source="command-line option --results-dir",
+                hint="give a folder this user can write",
+            ) from None
     for path, option in ((request.report_json, "--report-json"), (request.junit_xml, "--junit-xml")):
         if path:
             _writable(Path(path), option)

@@ -16,13 +16,21 @@ from kfp import dsl, kubernetes
 from kfp.compiler import pipeline_spec_builder
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from metro_e2e.config import DATA_BUCKET, DATA_KEY, EXPERIMENT, IN_CLUSTER_URL, MLFLOW_PATH, MODEL_NAME, MODELS_BUCKET
+from metro_e2e.config import (
+    CREDENTIALS_SECRET,
+    DATA_BUCKET,
+    DATA_KEY,
+    EXPERIMENT,
+    IN_CLUSTER_URL,
+    MLFLOW_PATH,
+    MODEL_NAME,
+    MODELS_BUCKET,
+    SECRET_TO_ENV,
+)
 from metro_e2e.data import SPLIT_NAMES
 from metro_e2e.errors import PipelineError
 from metro_e2e.pipeline import DEFAULT_IMAGE, PIPELINE_NAME, backend
 
-CREDENTIALS_SECRET = "mlpipeline-minio-artifact"
-SECRET_TO_ENV = {"accesskey": "METRO_S3_ACCESS_KEY", "secretkey": "METRO_S3_SECRET_KEY"}
 STEP_COMMAND = ("python", "-m")
 
 

@@ -219,3 +219,30 @@ def test_promote_mode_puts_the_previous_latest_back_when_it_ends(metro_seeded_st
         k: before.marker[k] for k in ("name", "version", "source_uri")
     }
     assert report["leftovers"] == []
+
+
+def test_results_dir_holds_the_reports_and_log_json_prints_the_report_on_one_marked_line(metro_seeded_stack, tmp_path):
+    """What the in-cluster Job runs: the reports land in --results-dir (unless given their own paths) and the log
+    carries the JSON report on one line, so `kubectl logs` is enough to read the verdicts."""
+    from metro_e2e.conformance.options import REPORT_LINE_MARK
+
+    results = tmp_path / "results" / "nested"
+    code, report, out = check(
+        tmp_path,
+        "--url",
+        metro_seeded_stack.gateway_url,
+        "--quick",
+        "--skip",
+        "KFP",
+        "--results-dir",
+        str(results),
+        "--log-json",
+        fresh=True,
+    )
+    assert code == 0, out[-3000:]
+    (line,) = [x for x in out.splitlines() if x.startswith(REPORT_LINE_MARK)]
+    assert json.loads(line.removeprefix(REPORT_LINE_MARK)) == report
+    assert ET.parse(results / "junit.xml").getroot().iter("testcase")
+    assert not (results / "report.json").exists(), "--report-json of its own wins over the results folder"
+    assert (results / "evidence").is_dir()
+    assert out.index("GW-1") < out.index(REPORT_LINE_MARK), "the table first, then the marked line"
