@@ -79,10 +79,26 @@ def _pipeline_check(args: argparse.Namespace) -> int:
     if args.backend != backend.SDK:
         problems += backend.check(open(args.file).read(), args.backend)
         checked += f" and what KFP {args.backend} reads"
+    if args.image or args.image_record:
+        from metro_e2e.pipeline import image
+
+        record = image.read_file(args.image_record) if args.image_record else image.read_from_image(args.image)
+        problems += image.problems(record)
+        checked += " and metro-e2e's tested versions (the step image's record)"
+        if args.image:
+            used = sorted({e.get("container", {}).get("image") for e in pipeline.executors.values()} - {args.image})
+            problems += [f"the pipeline's steps run {other}, not {args.image}" for other in used]
     for problem in problems:
         print(f"  {problem}")
     print(f"{args.file}: {f'conforms to {checked}' if not problems else f'{len(problems)} problem(s)'}")
     return 0 if not problems else 10
+
+
+def _pipeline_image(args: argparse.Namespace) -> int:
+    from metro_e2e.pipeline import image
+
+    image.build(args.registry, tag=args.tag, push=args.push, dry_run=args.dry_run, context=args.context)
+    return 0
 
 
 def _pipeline_run_local(args: argparse.Namespace) -> int:
@@ -348,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("file")
     chk.add_argument("--backend", choices=CHOICES, default=DEFAULT_BACKEND, help=backend_help)
+    where = chk.add_mutually_exclusive_group()
+    where.add_argument("--image", help="also check the step image's recorded versions (reads it with docker run)")
+    where.add_argument("--image-record", metavar="FILE", help="also check a saved record of the step image")
+    img = psub.add_parser("image", help="build (and push) the step image from this clone's Dockerfile")
+    img.add_argument("--registry", default="", help="registry/namespace to tag it for (e.g. ghcr.io/acme)")
+    img.add_argument("--tag", default=DEFAULT_IMAGE.rsplit(":", 1)[1], help="image tag (default the suite's version)")
+    img.add_argument("--push", action="store_true", help="push it after the build")
+    img.add_argument("--dry-run", action="store_true", help="print the docker commands only")
+    img.add_argument("--context", default=None, help="the clone's folder (default: the one this metro-e2e runs from)")
+    img.set_defaults(func=_pipeline_image)
     chk.set_defaults(func=_pipeline_check)
     run = psub.add_parser("run-local", help="run a compiled YAML here: no Kubernetes, no Docker")
     run.add_argument("file")
