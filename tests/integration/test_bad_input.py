@@ -180,6 +180,18 @@ CASES = [
         ("cannot write --report-json", "choose a writable path"),
     ),
     Case(
+        "results-dir-unwritable",
+        (*CHECK, "--url", "{gw}", "--results-dir", "/proc/metro-e2e/results"),
+        2,
+        ("--results-dir '/proc/metro-e2e/results' cannot be made", "give a folder this user can write"),
+    ),
+    Case(
+        "kfp-backend-unknown",
+        (*CHECK, "--url", "{gw}", "--kfp-backend", "2.9"),
+        2,
+        ("--kfp-backend '2.9' is not one metro-e2e knows", "give one of 2.4.0, sdk"),
+    ),
+    Case(
         "conflicting-options",
         (*CHECK, "--url", "{gw}", "--quick", "--allow-promote"),
         2,

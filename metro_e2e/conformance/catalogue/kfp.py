@@ -50,6 +50,13 @@ CLAUSES = (
         needs=STEP_IMAGE,
         breakages=(
             breakage("wrong status", "the pipeline upload is refused (500)", f"{KFP}test_upload_refused_fails_kfp_2"),
+            breakage(
+                "wrong content",
+                "a spec KFP 2.4.0 cannot read (a field newer than its protos, another schemaVersion) is refused "
+                "by the upload (500, 'unknown template format')",
+                "tests/integration/test_kfp.py::test_an_upload_2_4_0_cannot_read_is_refused_with_its_error_body",
+                "tests/unit/test_kfp_backend.py::test_each_thing_2_4_0_cannot_read_is_named",
+            ),
         ),
     ),
     declare(
@@ -67,6 +74,12 @@ CLAUSES = (
                 "crash",
                 "a task of the run fails",
                 f"{KFP}test_a_failed_pipeline_run_fails_kfp_3_with_the_task_and_blocks_kfp_4",
+            ),
+            breakage(
+                "wrong content",
+                "the pipeline is compiled for a newer KFP than the platform's 2.4.0: its driver refuses every "
+                "task's Kubernetes config",
+                f"{KFP}test_a_pipeline_compiled_for_a_newer_backend_fails_kfp_3_in_2_4_0s_driver",
             ),
         ),
     ),
