@@ -86,7 +86,9 @@ def _pipeline_check(args: argparse.Namespace) -> int:
         problems += image.problems(record)
         checked += " and metro-e2e's tested versions (the step image's record)"
         if args.image:
-            used = sorted({e.get("container", {}).get("image") for e in pipeline.executors.values()} - {args.image})
+            used = sorted(
+                {str(e.get("container", {}).get("image")) for e in pipeline.executors.values()} - {args.image}
+            )
             problems += [f"the pipeline's steps run {other}, not {args.image}" for other in used]
     for problem in problems:
         print(f"  {problem}")
@@ -382,10 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task-timeout", type=float, default=600.0, help="seconds before a task is killed")
     run.set_defaults(func=_pipeline_run_local)
 
+    from metro_e2e import k8s as kube  # no Kubernetes client import until a k8s command runs
+
     k8s = sub.add_parser("k8s", help="the suite as an in-cluster Job: render its manifests; restart serving")
     ksub = k8s.add_subparsers(dest="k8s_command", required=True, metavar="ACTION")
     render = ksub.add_parser("render", help="print the ServiceAccount, least-privilege RBAC and Job that run check")
-    render.add_argument("--namespace", default="kubeflow", help="where the Job runs; the secret must be there")
+    render.add_argument(
+        "--namespace", default=kube.DEFAULT_NAMESPACE, help="where the Job runs; the secret must be there"
+    )
     render.add_argument("--image", default=DEFAULT_IMAGE, help=f"image with metro-e2e (default {DEFAULT_IMAGE})")
     render.add_argument(
         "--allow-promote", action="store_true", help="run the promote clauses (adds the Role SRV-5 needs)"
@@ -393,14 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--as",
         dest="form",
-        choices=("job", "helm-test", "sonobuoy"),
-        default="job",
+        choices=kube.FORMS,
+        default=kube.FORMS[0],
         help="job (default), helm-test hooks, or a Sonobuoy plugin",
     )
     render.set_defaults(func=_k8s_render)
     restart = ksub.add_parser("restart", help="rollout restart of a Deployment and wait for it (get and patch only)")
-    restart.add_argument("--namespace", default="kubeflow")
-    restart.add_argument("--deployment", default="mlflow-model-deployment")
+    restart.add_argument("--namespace", default=kube.SERVING_NAMESPACE)
+    restart.add_argument("--deployment", default=kube.SERVING_DEPLOYMENT)
     restart.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the rollout")
     restart.set_defaults(func=_k8s_restart)
 

@@ -22,10 +22,10 @@ from typing import Any
 from metro_e2e import __version__
 from metro_e2e.config import CREDENTIALS_SECRET, IN_CLUSTER_URL, SECRET_TO_ENV
 from metro_e2e.errors import ConfigError, MetroE2EError
+from metro_e2e.pipeline import DEFAULT_IMAGE
 
 NAME = "metro-e2e"
 DEFAULT_NAMESPACE = "kubeflow"  # where the platform's secret mlpipeline-minio-artifact lives
-DEFAULT_IMAGE = f"metro-e2e-step:{__version__}"  # the step image carries the whole suite
 SERVING_NAMESPACE = "kubeflow"
 SERVING_DEPLOYMENT = "mlflow-model-deployment"
 RESULTS_DIR = "/results"
@@ -255,48 +255,72 @@ def to_yaml(objects: list[Any]) -> str:
 
 
 def least_privilege_problems(documents: list[dict], *, allow_promote: bool) -> list[str]:
-    """Every grant in ``documents`` beyond what the mode needs (``NEEDED_RULES``), and every need not granted."""
-    problems = []
+    """Every grant in ``documents`` beyond what the mode needs (``NEEDED_RULES``), every need not granted to the
+    Job's ServiceAccount, and every binding or account that lets anything else in."""
     needed = {
         (r.namespace, r.api_group, r.resource, name, verb)
         for r in NEEDED_RULES[allow_promote]
         for name in r.names
         for verb in r.verbs
     }
-    granted = set()
-    roles = {}
+    problems: list[str] = []
+    accounts = [d for d in documents if d.get("kind") == "ServiceAccount"]
+    account = (accounts[0]["metadata"].get("namespace"), accounts[0]["metadata"].get("name")) if accounts else None
+    if len(accounts) != 1:
+        problems.append(f"{len(accounts)} ServiceAccounts rendered; the Job needs exactly its own")
+    roles: dict[tuple, set] = {}
     for doc in documents:
-        kind = doc.get("kind")
-        meta = doc.get("metadata", {})
+        kind, meta = doc.get("kind"), doc.get("metadata", {})
+        where = f"{meta.get('namespace')}/{meta.get('name')}"
         if kind in ("ClusterRole", "ClusterRoleBinding"):
             problems.append(f"{kind} {meta.get('name')}: no mode needs a cluster-wide grant")
         if kind == "Role":
-            roles[(meta.get("namespace"), meta.get("name"))] = doc
+            grants = roles.setdefault((meta.get("namespace"), meta.get("name")), set())
             for rule in doc.get("rules", []):
-                names = rule.get("resourceNames") or ["*"]
                 for group in rule.get("apiGroups", []):
                     for resource in rule.get("resources", []):
-                        for name in names:
+                        for name in rule.get("resourceNames") or ["*"]:
                             for verb in rule.get("verbs", []):
                                 grant = (meta.get("namespace"), group, resource, name, verb)
-                                granted.add(grant)
+                                grants.add(grant)
                                 if grant not in needed:
                                     problems.append(
-                                        f"Role {meta.get('namespace')}/{meta.get('name')} grants {verb} on {resource} "
-                                        f"{name!r} ({group or 'core'}), which this mode does not need"
+                                        f"Role {where} grants {verb} on {resource} {name!r} ({group or 'core'}), "
+                                        "which this mode does not need"
                                     )
-        if kind == "RoleBinding":
-            ref = doc.get("roleRef", {})
-            if ref.get("kind") != "Role":
-                problems.append(f"RoleBinding {meta.get('name')} binds a {ref.get('kind')}, not the Role rendered here")
-        if kind in ("ServiceAccount",) and doc.get("automountServiceAccountToken", True) and not needed:
+    granted: set = set()
+    for doc in documents:
+        if doc.get("kind") != "RoleBinding":
+            continue
+        meta, ref = doc.get("metadata", {}), doc.get("roleRef", {})
+        where = f"{meta.get('namespace')}/{meta.get('name')}"
+        target = (meta.get("namespace"), ref.get("name"))
+        if ref.get("kind") != "Role" or target not in roles:
+            problems.append(f"RoleBinding {where} binds {ref.get('kind')} {ref.get('name')}, not a Role rendered here")
+            continue
+        subjects = [(s.get("kind"), s.get("namespace"), s.get("name")) for s in doc.get("subjects") or []]
+        others = [s for s in subjects if account is None or s != ("ServiceAccount", *account)]
+        if others:
+            problems.append(f"RoleBinding {where} also binds {others}; only the Job's ServiceAccount may be bound")
+        if account is not None and ("ServiceAccount", *account) in subjects:
+            granted |= roles[target]
+    for doc in documents:
+        if doc.get("kind") == "ServiceAccount" and doc.get("automountServiceAccountToken", True) and not needed:
             problems.append("the ServiceAccount mounts an API token, and this mode makes no API call")
-        if kind == "Job":
-            pod = doc["spec"]["template"]["spec"]
+        if doc.get("kind") == "Job":
+            pod, meta = doc["spec"]["template"]["spec"], doc.get("metadata", {})
+            if account is not None and (meta.get("namespace"), pod.get("serviceAccountName")) != account:
+                problems.append(
+                    f"the Job runs as {meta.get('namespace')}/{pod.get('serviceAccountName')}, not the "
+                    f"ServiceAccount rendered here ({account[0]}/{account[1]})"
+                )
             if pod.get("automountServiceAccountToken", True) and not needed:
                 problems.append("the Job's pod mounts an API token, and this mode makes no API call")
     for grant in sorted(needed - granted):
-        problems.append(f"nothing grants {grant[4]} on {grant[2]} {grant[3]!r} in {grant[0]}, which this mode needs")
+        problems.append(
+            f"nothing grants the Job's ServiceAccount {grant[4]} on {grant[2]} {grant[3]!r} in {grant[0]}, "
+            "which this mode needs"
+        )
     return problems
 
 

@@ -9,9 +9,10 @@ imported only when one of them is used, so ``metro-e2e`` starts fast.
 from metro_e2e import __version__
 
 PIPELINE_NAME = "metro-e2e-iris"
-DEFAULT_IMAGE = f"metro-e2e-step:{__version__}"
+IMAGE_NAME = "metro-e2e-step"  # the step image (the Dockerfile); it carries the whole suite
+DEFAULT_IMAGE = f"{IMAGE_NAME}:{__version__}"
 
-__all__ = ["DEFAULT_IMAGE", "PIPELINE_NAME", "build_pipeline", "compile_pipeline"]
+__all__ = ["DEFAULT_IMAGE", "IMAGE_NAME", "PIPELINE_NAME", "build_pipeline", "compile_pipeline"]
 
 
 def __getattr__(name: str):

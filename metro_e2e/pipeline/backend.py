@@ -27,6 +27,8 @@ from typing import Any
 import yaml
 
 PROTO_DIR = Path(__file__).parent / "kfp_backends"
+# where KFP 2.4.0's driver puts a task's output (driver.go provisionOutputs, metadata/client.go GenerateOutputURI)
+ARTIFACT_URI_LAYOUT = "<pipeline root>/<pipeline name>/<run id>/<task>/<salt>/<artifact>"
 SDK = "sdk"  # "as the kfp SDK emits it": for backends that resolve what the SDK writes (not proven here)
 
 
@@ -76,7 +78,7 @@ BACKENDS = {
             rf"\{{\{{\$\.outputs\.parameters\['{_NAME}'\]\.output_file\}}\}}",
         ),
         constant_placeholders=frozenset(),
-        artifact_uri_layout="<pipeline root>/<pipeline name>/<run id>/<task>/<salt>/<artifact>",
+        artifact_uri_layout=ARTIFACT_URI_LAYOUT,
     ),
 }
 DEFAULT_BACKEND = "2.4.0"  # the platform's (PLATFORM.md)

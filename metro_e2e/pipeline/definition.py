@@ -39,7 +39,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAUL
 
     The training run is tagged with the KFP run id: from ``dsl.PIPELINE_JOB_ID_PLACEHOLDER`` where the
     backend's driver resolves it, otherwise (2.4.0 passes it through as text) from the URI of the training
-    data, which that backend writes under the run id.
+    step's own output, which that backend writes under the run id (the step is never cached, so the URI is
+    always this run's; an input's URI would be an earlier run's after a cache hit).
     """
     job_placeholder = kfp_backend == backend.SDK or dsl.PIPELINE_JOB_ID_PLACEHOLDER in (
         backend.BACKENDS[kfp_backend].constant_placeholders
@@ -74,7 +75,9 @@ def build_pipeline(image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAUL
             ],
         )  # fmt: skip
 
-    def train_args(train_X, test_X, train_y, test_y, s3_endpoint, tracking_uri, experiment, model_name, version):
+    def train_args(
+        train_X, test_X, train_y, test_y, s3_endpoint, tracking_uri, experiment, model_name, version, result
+    ):
         return [
             "--dataset_train_X", train_X.path,
             "--dataset_test_X", test_X.path,
@@ -85,6 +88,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAUL
             "--experiment", experiment,
             "--model_name", model_name,
             "--output_version", version,
+            "--output_result", result.path,
         ]  # fmt: skip
 
     if job_placeholder:
@@ -101,13 +105,14 @@ def build_pipeline(image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAUL
             dataset_train_y: dsl.Input[dsl.Dataset],
             dataset_test_y: dsl.Input[dsl.Dataset],
             version: dsl.OutputPath(str),
+            result: dsl.Output[dsl.Artifact],
         ):
             return dsl.ContainerSpec(
                 image=image,
                 command=command("train"),
                 args=[
                     *train_args(dataset_train_X, dataset_test_X, dataset_train_y, dataset_test_y,
-                                s3_endpoint, tracking_uri, experiment, model_name, version),
+                                s3_endpoint, tracking_uri, experiment, model_name, version, result),
                     "--lineage_tag", lineage_tag,
                 ],
             )  # fmt: skip
@@ -126,14 +131,15 @@ def build_pipeline(image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAUL
             dataset_train_y: dsl.Input[dsl.Dataset],
             dataset_test_y: dsl.Input[dsl.Dataset],
             version: dsl.OutputPath(str),
+            result: dsl.Output[dsl.Artifact],
         ):
             return dsl.ContainerSpec(
                 image=image,
                 command=command("train"),
                 args=[
                     *train_args(dataset_train_X, dataset_test_X, dataset_train_y, dataset_test_y,
-                                s3_endpoint, tracking_uri, experiment, model_name, version),
-                    "--lineage_from_uri", dataset_train_X.uri,
+                                s3_endpoint, tracking_uri, experiment, model_name, version, result),
+                    "--lineage_from_uri", result.uri,
                 ],
             )  # fmt: skip
 

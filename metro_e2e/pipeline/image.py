@@ -24,9 +24,9 @@ from pathlib import Path
 
 from metro_e2e import __version__
 from metro_e2e.errors import InputError, PipelineError
+from metro_e2e.pipeline import IMAGE_NAME
 
 DIST = "metro-e2e"
-NAME = "metro-e2e-step"
 RECORD_PATH = "/etc/metro-e2e/image.json"
 DOCKERFILE = Path(__file__).resolve().parents[2] / "Dockerfile"  # in a clone; a wheel has no Dockerfile
 
@@ -81,12 +81,24 @@ def problems(found: dict) -> list[str]:
 
 
 def reference(registry: str, tag: str = __version__) -> str:
-    return f"{registry.rstrip('/')}/{NAME}:{tag}" if registry else f"{NAME}:{tag}"
+    return f"{registry.rstrip('/')}/{IMAGE_NAME}:{tag}" if registry else f"{IMAGE_NAME}:{tag}"
+
+
+BUILD_TIMEOUT_S = {"build": 3600.0, "push": 1800.0}
+
+
+def _version_in(context: Path) -> str:
+    """The version of the metro-e2e in ``context`` (the clone the image is built from), else this one's."""
+    import re
+
+    init = context / "metro_e2e" / "__init__.py"
+    found = re.search(r'^__version__ = "([^"]+)"', init.read_text(), re.M) if init.is_file() else None
+    return found.group(1) if found else __version__
 
 
 def build_commands(image: str, *, context: Path, push: bool) -> list[list[str]]:
     commands = [
-        ["docker", "build", "--build-arg", f"METRO_E2E_VERSION={__version__}", "-t", image, "-f",
+        ["docker", "build", "--build-arg", f"METRO_E2E_VERSION={_version_in(context)}", "-t", image, "-f",
          str(context / "Dockerfile"), str(context)],
     ]  # fmt: skip
     if push:
@@ -111,7 +123,12 @@ def build(registry: str, *, tag: str, push: bool, dry_run: bool, context: str | 
     for command in commands:
         out("$ " + " ".join(command))
         if not dry_run:
-            done = subprocess.run(command, check=False)
+            try:
+                done = subprocess.run(command, check=False, timeout=BUILD_TIMEOUT_S[command[1]])
+            except subprocess.TimeoutExpired:
+                raise PipelineError(
+                    f"{command[0]} {command[1]} did not end within {BUILD_TIMEOUT_S[command[1]]:.0f} s"
+                ) from None
             if done.returncode != 0:
                 raise PipelineError(f"{command[0]} {command[1]} exited {done.returncode} (its output is above)")
     out(f"step image: {image} (pass it as --step-image, or to pipeline compile --image)")

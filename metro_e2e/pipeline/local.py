@@ -209,7 +209,7 @@ class LocalRunner:
     def _run_task(self, task: FlatTask, command: list[str], args: list[str], params: Mapping[str, Any]) -> TaskResult:
         component_spec = self.pipeline.spec.components[task.component]
         arguments = {key: self._value(src, params) for key, src in task.inputs.items()}
-        # KFP 2.4.0's layout: <pipeline root>/<pipeline name>/<run id>/<task>/<salt>/<artifact> (driver.go)
+        # KFP 2.4.0's layout of output URIs (backend.ARTIFACT_URI_LAYOUT), under the run folder
         task_root = str(self.run_dir / self.pipeline_name / self.run_id / task.name / uuid.uuid4().hex)
         executor_input = executor_input_utils.construct_executor_input(
             component_spec=component_spec, arguments=arguments, task_root=task_root, block_input_artifact=False

@@ -26,6 +26,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from metro_e2e.config import SECRET_TO_ENV
 from metro_e2e.data import SPLIT_NAMES
 from metro_e2e.errors import InputError
 
@@ -43,7 +44,7 @@ EXPECTED_INPUTS: dict[str, dict[str, tuple]] = {
 EXPECTED_DEPENDENCIES = {"load-data": set(), "train-model": {"load-data"}, "promote-model": {"train-model"}}
 UNCACHED = {"train-model", "promote-model"}
 CONDITIONED_ON = {"promote-model": "promote"}
-SECRET_ENV = {"METRO_S3_ACCESS_KEY", "METRO_S3_SECRET_KEY"}
+SECRET_ENV = set(SECRET_TO_ENV.values())
 # The task told the KFP run id, and the two ways it may be told (backend.py: which backend resolves what)
 LINEAGE_TASK = "train-model"
 LINEAGE_CONSTANT = ("lineage_tag", ("const", JOB_ID_PLACEHOLDER))
@@ -264,18 +265,20 @@ def check_executor(pipeline: CompiledPipeline, task: FlatTask) -> list[str]:
 
 def lineage_problem(pipeline: CompiledPipeline, task: FlatTask) -> str | None:
     """Why ``task`` is not told the KFP run id, or None: ``--lineage_tag`` from the job-id placeholder, or
-    ``--lineage_from_uri`` with the URI of an input artifact another task of this run wrote."""
+    ``--lineage_from_uri`` with the URI of one of the task's own output artifacts (an input's URI would be an
+    earlier run's after a cache hit on the task that wrote it)."""
     if task.inputs.get(LINEAGE_CONSTANT[0]) == LINEAGE_CONSTANT[1]:
         return None
     args = [str(a) for a in pipeline.executors.get(task.executor, {}).get("container", {}).get("args", [])]
+    outputs = pipeline.component(task.component).get("outputDefinitions", {}).get("artifacts", {})
     for option, value in zip(args, args[1:], strict=False):
         match = PLACEHOLDER_RE.fullmatch(value)
-        if option == LINEAGE_URI_OPTION and match and match.group(1, 2, 4) == ("inputs", "artifacts", "uri"):
-            if task.inputs.get(match.group(3), ("",))[0] == "task-artifact":
+        if option == LINEAGE_URI_OPTION and match and match.group(1, 2, 4) == ("outputs", "artifacts", "uri"):
+            if match.group(3) in outputs:
                 return None
     return (
         f"task {task.name}: not told the KFP run id (--lineage_tag {JOB_ID_PLACEHOLDER}, or "
-        f"{LINEAGE_URI_OPTION} with the URI of an artifact this run wrote)"
+        f"{LINEAGE_URI_OPTION} with the URI of one of its own output artifacts)"
     )
 
 

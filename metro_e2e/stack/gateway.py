@@ -51,7 +51,10 @@ class GatewayRoutes:
     resolver: str | None = None  # a DNS server: resolve upstream names at run time (docker-compose)
 
 
-def render(routes: GatewayRoutes, *, run_dir: str, log_dir: str, user: str | None = None) -> str:
+GENERATION_PATH = "/_metro_generation"  # answers which configuration the gateway serves (no bucket has this name)
+
+
+def render(routes: GatewayRoutes, *, run_dir: str, log_dir: str, user: str | None = None, generation: int = 0) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     template = env.from_string(TEMPLATE.read_text())
     values = {k: getattr(routes, k) for k in routes.__dataclass_fields__}
@@ -60,7 +63,37 @@ def render(routes: GatewayRoutes, *, run_dir: str, log_dir: str, user: str | Non
         values["upstreams"].append(("kfp", routes.kfp))
     if routes.s3_verifier:
         values["upstreams"].append(("sigv4", routes.s3_verifier))
-    return template.render(**values, run_dir=run_dir, log_dir=log_dir, user=user)
+    return template.render(
+        **values, run_dir=run_dir, log_dir=log_dir, user=user, generation=generation, generation_path=GENERATION_PATH
+    )
+
+
+def wait_for_generation(url: str, generation: int, *, timeout_s: float = 20.0, in_a_row: int = 3) -> None:
+    """Wait until the gateway at ``url`` answers with configuration ``generation`` ``in_a_row`` times in a row: after
+    a reload nginx's old workers may still take a connection for a moment. ``StackError`` with what it last saw."""
+    import requests
+
+    from metro_e2e._poll import NotYet, PollTimeout, poll
+
+    streak = 0
+
+    def attempt():
+        nonlocal streak
+        try:
+            answer = requests.get(url + GENERATION_PATH, timeout=3)
+            seen = answer.text.strip() if answer.status_code == 200 else f"HTTP {answer.status_code}"
+        except requests.RequestException as exc:
+            seen = type(exc).__name__
+        streak = streak + 1 if seen == str(generation) else 0
+        return True if streak >= in_a_row else NotYet(seen)
+
+    try:
+        poll(attempt, timeout_s=timeout_s, interval_s=0.05, what="the gateway's reload")
+    except PollTimeout as exc:
+        raise StackError(
+            f"the gateway did not serve configuration {generation} within {timeout_s:.0f} s after its reload "
+            f"(last answer: {exc.seen})"
+        ) from None
 
 
 def nginx_binary() -> str:

@@ -71,6 +71,7 @@ class LocalStack:
         self.profile = mlflow_server.PROFILES[self.options.mlflow_server]
         self.run_dir = Path(self.options.run_dir or tempfile.mkdtemp(prefix="metro-stack-"))
         self.log_dir = self.run_dir / "logs"
+        self._gateway_generation = 0  # the gateway configuration nginx serves (reconfigure_gateway counts up)
         self.ports: dict[str, int] = {}
         for name in ("gateway", "s3", "mlflow", "serving", "sigv4"):
             self.ports[name] = free_port(taken=set(self.ports.values()))
@@ -233,13 +234,16 @@ class LocalStack:
                 run_dir=str(conf.parent),
                 log_dir=str(self.log_dir),
                 user=user,
+                generation=self._gateway_generation + 1,
             )
         )
         gateway.validate(candidate)  # nginx keeps its old config on a bad one: refuse instead of checking the old
         candidate.replace(conf)
         self.options = options
+        self._gateway_generation += 1
         os.kill(service.pid, signal.SIGHUP)
-        time.sleep(1.0)  # nginx starts new workers with the new config, then retires the old ones
+        # nginx starts new workers with the new config, then retires the old ones: wait until only new ones answer
+        gateway.wait_for_generation(self.gateway_url, self._gateway_generation)
 
     def _routes(self, s3_url: str, options: StackOptions | None = None) -> gateway.GatewayRoutes:
         options = options or self.options

@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lineage_from_uri",
         default=None,
         metavar="URI",
-        help="record as the lineage tag the KFP run id in this artifact URI (KFP 2.4.0: "
-        "<pipeline root>/<pipeline>/<run id>/<task>/<salt>/<artifact>)",
+        help="record as the lineage tag the KFP run id in the URI of the artifact written to --output_result "
+        "(KFP 2.4.0, which does not resolve the job-id placeholder)",
     )
     parser.add_argument("--output_result", default=None, help="path to write the result as JSON")
     parser.add_argument("--output_version", default=None, help="path to write the registered version number to")
@@ -68,7 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> str:
         config = config_from_args(args)
         inputs = {name: getattr(args, f"dataset_{name}") for name in data.SPLIT_NAMES}
-        lineage = run_id_from_artifact_uri(args.lineage_from_uri) if args.lineage_from_uri else args.lineage_tag
+        lineage = args.lineage_tag
+        if args.lineage_from_uri:
+            if not args.output_result:
+                raise InputError(
+                    "--lineage_from_uri needs --output_result: the URI must name the file this step writes"
+                )
+            lineage = run_id_from_artifact_uri(args.lineage_from_uri, args.output_result)
         result = run(config, inputs, lineage=lineage)
         _write(args.output_result, "--output_result", json.dumps(dataclasses.asdict(result), indent=2))
         _write(args.output_version, "--output_version", result.version)

@@ -180,11 +180,16 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# google.protobuf.Struct / Value and map fields: protojson writes them as they are, false, 0 and empty included
+VERBATIM = frozenset({"pipeline_spec", "parameters", "inputs", "outputs"})
+
+
 def _omit_empty(value):
-    """protojson as grpc-gateway v1 marshals it (EmitDefaults false): empty and zero fields left out."""
+    """protojson as grpc-gateway v1 marshals it (EmitDefaults false): unset message fields left out, the
+    contents of ``VERBATIM`` fields kept as they are."""
     if isinstance(value, dict):
-        out = {k: _omit_empty(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in ("", 0, False, None, [], {})}
+        out = {k: (v if k in VERBATIM else _omit_empty(v)) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in ("", 0, False, None, [], {}) or (k in VERBATIM and v != {})}
     if isinstance(value, list):
         return [_omit_empty(v) for v in value]
     return value

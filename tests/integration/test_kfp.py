@@ -238,3 +238,22 @@ def test_an_answer_outside_the_api_is_caught(metro_pipeline_file):
             kfp = _client(fake)
             run_id = _started_run(kfp, metro_pipeline_file)
             kfp.wait(run_id, timeout_s=0.3, poll_s=0.05)
+
+
+def test_struct_and_map_values_come_back_as_sent_false_and_zero_included(metro_pipeline_file):
+    """protojson leaves unset message fields out but writes a Struct or a map as it is."""
+    with FakeKfp() as fake:
+        kfp = _client(fake)
+        pipeline_id, version_id = kfp.upload(metro_pipeline_file, "metro-e2e-values")
+        experiment = _api(fake, "POST", "/experiments", json={"display_name": "e"}).json()["experiment_id"]
+        body = {
+            "display_name": "r",
+            "experiment_id": experiment,
+            "pipeline_version_reference": {"pipeline_id": pipeline_id, "pipeline_version_id": version_id},
+            "runtime_config": {"parameters": {"promote": False, "seed": 0, "data_key": ""}},
+        }
+        run = _api(fake, "POST", "/runs", json=body).json()
+        assert run["runtime_config"]["parameters"] == {"promote": False, "seed": 0, "data_key": ""}
+        assert "finished_at" not in run and "error" not in run  # unset message fields are left out
+        version = _api(fake, "GET", f"/pipelines/{pipeline_id}/versions/{version_id}").json()
+        assert version["pipeline_spec"]["root"]["inputDefinitions"]["parameters"]["promote"]["defaultValue"] is False

@@ -9,6 +9,8 @@ import yaml
 from metro_e2e.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from metro_e2e.stack import gateway, s3
 
+pytest_plugins = ["pytest_httpserver"]
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,3 +68,28 @@ def test_process_stack_renders_the_same_template_with_the_same_routes():
         "location /pipeline",
     ):
         assert route in local and route in compose, route
+
+
+def test_a_reload_is_waited_for_until_only_the_new_configuration_answers(httpserver):
+    """After nginx's SIGHUP an old worker may still answer for a moment: the wait needs the new generation three
+    times in a row, and says what it last saw when it never comes."""
+    import pytest
+    from werkzeug import Response
+
+    from metro_e2e.errors import StackError
+
+    answers = ["1", "0", "1", "1", "1"]  # an old worker's "0" breaks the first streak
+    seen: list[str] = []
+
+    def answer(request):
+        seen.append(answers.pop(0) if answers else "1")
+        return Response(seen[-1])
+
+    httpserver.expect_request(gateway.GENERATION_PATH).respond_with_handler(answer)
+    url = httpserver.url_for("").rstrip("/")
+    gateway.wait_for_generation(url, 1, timeout_s=5)
+    assert seen == ["1", "0", "1", "1", "1"]
+    with pytest.raises(
+        StackError, match=r"did not serve configuration 2 within 0 s after its reload \(last answer: 1\)"
+    ):
+        gateway.wait_for_generation(url, 2, timeout_s=0.3)

@@ -80,6 +80,10 @@ def _role(docs):
     return next(d for d in docs if d["kind"] == "Role")
 
 
+def _binding(docs):
+    return next(d for d in docs if d["kind"] == "RoleBinding")
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -106,8 +110,38 @@ def _role(docs):
         ),
         pytest.param(
             lambda docs: _role(docs)["rules"][0].__setitem__("verbs", ["get"]),
-            "nothing grants patch on deployments 'mlflow-model-deployment' in kubeflow, which this mode needs",
+            "nothing grants the Job's ServiceAccount patch on deployments 'mlflow-model-deployment' in kubeflow, "
+            "which this mode needs",
             id="restart-not-granted",
+        ),
+        pytest.param(
+            lambda docs: _binding(docs)["roleRef"].__setitem__("name", "admin-existing"),
+            "RoleBinding kubeflow/metro-e2e binds Role admin-existing, not a Role rendered here",
+            id="binds-another-role",
+        ),
+        pytest.param(
+            lambda docs: _binding(docs)["roleRef"].update(kind="ClusterRole", name="admin"),
+            "RoleBinding kubeflow/metro-e2e binds ClusterRole admin, not a Role rendered here",
+            id="binds-a-cluster-role",
+        ),
+        pytest.param(
+            lambda docs: _binding(docs)["subjects"].append(
+                {"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"}
+            ),
+            "RoleBinding kubeflow/metro-e2e also binds [('Group', None, 'system:authenticated')]; only the Job's "
+            "ServiceAccount may be bound",
+            id="extra-subject",
+        ),
+        pytest.param(
+            lambda docs: docs.remove(_binding(docs)),
+            "nothing grants the Job's ServiceAccount get on deployments 'mlflow-model-deployment' in kubeflow, "
+            "which this mode needs",
+            id="role-not-bound",
+        ),
+        pytest.param(
+            lambda docs: docs[-1]["spec"]["template"]["spec"].__setitem__("serviceAccountName", "pipeline-runner"),
+            "the Job runs as kubeflow/pipeline-runner, not the ServiceAccount rendered here (kubeflow/metro-e2e)",
+            id="another-account",
         ),
     ],
 )

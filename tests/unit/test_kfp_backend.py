@@ -153,11 +153,26 @@ def test_only_fields_that_mean_what_2_4_0_does_anyway_are_taken_out(sdk_text):
 
 
 def test_the_run_id_comes_from_the_uri_2_4_0_writes():
-    uri = "minio://mlpipeline/v2/artifacts/metro-e2e-iris/5a3e-run/load-data/9c1d-salt/output_dataset_train_X"
-    assert run_id_from_artifact_uri(uri) == "5a3e-run"
-    for bad in ("/tmp/x/output_dataset_train_X", "{{$.inputs.artifacts['dataset_train_X'].uri}}", ""):
+    uri = "minio://mlpipeline/v2/artifacts/metro-e2e-iris/5a3e-run/train-model/9c1d-salt/result"
+    path = "/minio/mlpipeline/v2/artifacts/metro-e2e-iris/5a3e-run/train-model/9c1d-salt/result"  # the launcher's
+    assert run_id_from_artifact_uri(uri, path) == "5a3e-run"
+    for bad in ("/tmp/x/result", "{{$.outputs.artifacts['result'].uri}}", ""):
         with pytest.raises(InputError, match="is not a KFP artifact URI"):
-            run_id_from_artifact_uri(bad)
+            run_id_from_artifact_uri(bad, path)
+    elsewhere = "/minio/mlpipeline/v2/artifacts/metro-e2e-iris/other-run/train-model/9c1d-salt/result"
+    with pytest.raises(InputError, match="does not name the file this step writes"):
+        run_id_from_artifact_uri(uri, elsewhere)  # laid out otherwise: refused, not read at the wrong place
+    with pytest.raises(InputError, match="does not name the file this step writes"):
+        run_id_from_artifact_uri("gs://b/root/p/run/extra/train-model/salt/result", path)
+
+
+def test_the_train_step_refuses_a_lineage_uri_without_the_file_it_names(tmp_path, capsys):
+    from metro_e2e.steps import train
+
+    args = [f"--dataset_{n}={tmp_path}/{n}.csv" for n in ("train_X", "test_X", "train_y", "test_y")]
+    code = train.main([*args, "--lineage_from_uri", "minio://b/v2/artifacts/p/r/t/s/result"])
+    assert code == InputError.exit_code
+    assert "--lineage_from_uri needs --output_result" in capsys.readouterr().err
 
 
 def test_a_train_step_not_told_the_run_id_fails_the_spec_check(golden_text):
@@ -166,19 +181,25 @@ def test_a_train_step_not_told_the_run_id_fails_the_spec_check(golden_text):
         i = args.index("--lineage_from_uri")
         del args[i : i + 2]
 
-    assert spec.check(spec.parse(_mutated(golden_text, drop))) == [
+    not_told = (
         "task train-model: not told the KFP run id (--lineage_tag {{$.pipeline_job_uuid}}, or --lineage_from_uri "
-        "with the URI of an artifact this run wrote)"
-    ]
+        "with the URI of one of its own output artifacts)"
+    )
+    assert spec.check(spec.parse(_mutated(golden_text, drop))) == [not_told]
+
+    def input_uri(doc, platform):  # an input's URI is an earlier run's after a cache hit on load-data
+        args = doc["deploymentSpec"]["executors"]["exec-train-model"]["container"]["args"]
+        args[args.index("--lineage_from_uri") + 1] = "{{$.inputs.artifacts['dataset_train_X'].uri}}"
+
+    assert not_told in spec.check(spec.parse(_mutated(golden_text, input_uri)))
 
     def uri_elsewhere(doc, platform):
         args = doc["deploymentSpec"]["executors"]["exec-train-model"]["container"]["args"]
         args[args.index("--lineage_from_uri")] = "--experiment"
 
     problems = spec.check(spec.parse(_mutated(golden_text, uri_elsewhere)))
-    assert (
-        "task train-model: --experiment receives the URI of 'dataset_train_X'; only --lineage_from_uri takes a URI"
-        in (problems)
+    assert "task train-model: --experiment receives the URI of 'result'; only --lineage_from_uri takes a URI" in (
+        problems
     )
 
 

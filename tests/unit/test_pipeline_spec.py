@@ -51,7 +51,7 @@ def test_golden_conforms(golden_text):
     assert set(tasks) == {"load-data", "train-model", "promote-model"}
     assert not tasks["train-model"].cache and not tasks["promote-model"].cache
     args = pipeline.executors["exec-train-model"]["container"]["args"]
-    assert args[args.index("--lineage_from_uri") + 1] == "{{$.inputs.artifacts['dataset_train_X'].uri}}"
+    assert args[args.index("--lineage_from_uri") + 1] == "{{$.outputs.artifacts['result'].uri}}"
 
 
 @pytest.mark.parametrize(
