@@ -393,42 +393,27 @@ class FakeKfp:
             return {}
         raise ApiError(501, f"the fake does not implement {operation}")
 
+    @staticmethod
+    def _found(store: dict, key: str, kind: str, action: str, *, belongs: bool = True) -> dict:
+        """``store[key]``, or the 404 2.4.0 answers (util.NewResourceNotFoundError wrapped by the server)."""
+        if key not in store or not belongs:
+            raise ApiError(404, f"{action}: ResourceNotFoundError: {kind} {key} not found", f"{kind} {key} not found")
+        return store[key]
+
     def _pipeline(self, pipeline_id: str) -> dict:
-        if pipeline_id not in self.pipelines:
-            raise ApiError(
-                404,
-                f"Failed to get pipeline: ResourceNotFoundError: Pipeline {pipeline_id} not found",
-                f"Pipeline {pipeline_id} not found",
-            )
-        return self.pipelines[pipeline_id]
+        return self._found(self.pipelines, pipeline_id, "Pipeline", "Failed to get pipeline")
 
     def _version(self, pipeline_id: str, version_id: str) -> dict:
-        version = self.versions.get(version_id)
-        if not version or version["pipeline_id"] != pipeline_id:
-            raise ApiError(
-                404,
-                f"Failed to get pipeline version: ResourceNotFoundError: PipelineVersion {version_id} not found",
-                f"PipelineVersion {version_id} not found",
-            )
-        return version
+        belongs = self.versions.get(version_id, {}).get("pipeline_id") == pipeline_id
+        return self._found(
+            self.versions, version_id, "PipelineVersion", "Failed to get pipeline version", belongs=belongs
+        )
 
     def _experiment(self, experiment_id: str) -> dict:
-        if experiment_id not in self.experiments:
-            raise ApiError(
-                404,
-                f"Failed to get experiment: ResourceNotFoundError: Experiment {experiment_id} not found",
-                f"Experiment {experiment_id} not found",
-            )
-        return self.experiments[experiment_id]
+        return self._found(self.experiments, experiment_id, "Experiment", "Failed to get experiment")
 
     def _run(self, run_id: str) -> dict:
-        if run_id not in self.runs:
-            raise ApiError(
-                404,
-                f"Failed to get a run: Failed to fetch run {run_id}: ResourceNotFoundError: Run {run_id} not found",
-                f"Run {run_id} not found",
-            )
-        return self.runs[run_id]
+        return self._found(self.runs, run_id, "Run", f"Failed to get a run: Failed to fetch run {run_id}")
 
     @staticmethod
     def _public(version: dict) -> dict:
