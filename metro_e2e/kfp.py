@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from metro_e2e._poll import NotYet, PollTimeout, poll
-from metro_e2e.errors import EndpointUnreachable, InputError, KfpError, MetroE2EError
+from metro_e2e.errors import EndpointUnreachable, KfpError, MetroE2EError
 
 log = logging.getLogger(__name__)
 
@@ -240,30 +240,6 @@ def _api_message(body: Any) -> str:
     if isinstance(parsed, dict):
         return str(parsed.get("error_message") or parsed.get("message") or parsed.get("error") or parsed)[:300]
     return text[:300]
-
-
-def run_id_from_artifact_uri(uri: str, written_to: str) -> str:
-    """The KFP run id in the URI of the artifact a step of a KFP 2.4 run writes to ``written_to``.
-
-    KFP 2.4.0's driver puts a task's outputs at ``ARTIFACT_URI_LAYOUT`` (backend.py); that backend does not
-    resolve ``{{$.pipeline_job_uuid}}``, so this is how a step there learns its run id. The URI must name the
-    file the step writes (the launcher's local path for a URI ends with the URI's own path), so a URI laid out
-    any other way is refused (``InputError``), not read at the wrong place.
-    """
-    from metro_e2e.pipeline.backend import ARTIFACT_URI_LAYOUT
-
-    layout = ARTIFACT_URI_LAYOUT.split("/")
-    tail = len(layout) - layout.index("<run id>")  # run id, task, salt, artifact
-    parts = [p for p in uri.split("?", 1)[0].split("/") if p]
-    written = [p for p in str(written_to).split("/") if p]
-    if len(parts) < len(layout) or "{{" in uri:
-        raise InputError(f"--lineage_from_uri {uri!r} is not a KFP artifact URI ({ARTIFACT_URI_LAYOUT})")
-    if written[-tail:] != parts[-tail:]:
-        raise InputError(
-            f"--lineage_from_uri {uri!r} does not name the file this step writes ({written_to!r}); "
-            f"the run id is read from {ARTIFACT_URI_LAYOUT}"
-        )
-    return parts[-tail]
 
 
 def _name_filter(name: str) -> str:

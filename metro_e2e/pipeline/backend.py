@@ -222,3 +222,27 @@ def for_backend(platform: dict, version: str) -> dict:
             if parameter is not None and parameter == secret.get("secretName"):
                 del secret["secretNameParameter"]
     return platform
+
+
+def run_id_from_artifact_uri(uri: str, written_to: str) -> str:
+    """The KFP run id in the URI of the artifact a step of a KFP 2.4 run writes to ``written_to``.
+
+    KFP 2.4.0's driver puts a task's outputs at ``ARTIFACT_URI_LAYOUT``; that backend does not
+    resolve ``{{$.pipeline_job_uuid}}``, so this is how a step there learns its run id. The URI must name the
+    file the step writes (the launcher's local path for a URI ends with the URI's own path), so a URI laid out
+    any other way is refused (``InputError``), not read at the wrong place.
+    """
+    from metro_e2e.errors import InputError
+
+    layout = ARTIFACT_URI_LAYOUT.split("/")
+    tail = len(layout) - layout.index("<run id>")  # run id, task, salt, artifact
+    parts = [p for p in uri.split("?", 1)[0].split("/") if p]
+    written = [p for p in str(written_to).split("/") if p]
+    if len(parts) < len(layout) or "{{" in uri:
+        raise InputError(f"--lineage_from_uri {uri!r} is not a KFP artifact URI ({ARTIFACT_URI_LAYOUT})")
+    if written[-tail:] != parts[-tail:]:
+        raise InputError(
+            f"--lineage_from_uri {uri!r} does not name the file this step writes ({written_to!r}); "
+            f"the run id is read from {ARTIFACT_URI_LAYOUT}"
+        )
+    return parts[-tail]

@@ -11,7 +11,6 @@ from pathlib import Path
 from metro_e2e import data, training
 from metro_e2e.config import MetroConfig
 from metro_e2e.errors import InputError
-from metro_e2e.kfp import run_id_from_artifact_uri
 from metro_e2e.steps._cli import add_platform_options, config_from_args, run_step
 
 STEP = "train"
@@ -74,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise InputError(
                     "--lineage_from_uri needs --output_result: the URI must name the file this step writes"
                 )
+            from metro_e2e.pipeline.backend import run_id_from_artifact_uri
+
             lineage = run_id_from_artifact_uri(args.lineage_from_uri, args.output_result)
         result = run(config, inputs, lineage=lineage)
         _write(args.output_result, "--output_result", json.dumps(dataclasses.asdict(result), indent=2))

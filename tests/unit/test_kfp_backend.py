@@ -19,8 +19,8 @@ from google.protobuf import descriptor_pb2
 
 from metro_e2e.cli import main
 from metro_e2e.errors import InputError
-from metro_e2e.kfp import run_id_from_artifact_uri
 from metro_e2e.pipeline import backend, compile_pipeline, spec
+from metro_e2e.pipeline.backend import run_id_from_artifact_uri
 
 B = backend.BACKENDS["2.4.0"]
 
