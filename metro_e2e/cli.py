@@ -218,9 +218,17 @@ def _stack_status(args: argparse.Namespace) -> int:
 
 
 def _clauses(args: argparse.Namespace) -> int:
-    from metro_e2e.conformance.catalogue import clause_docs, markdown_table
+    from metro_e2e.conformance import catalogue
 
-    print(markdown_table() if args.format == "table" else clause_docs(), end="\n" if args.format == "table" else "")
+    if args.format in ("yaml", "json"):
+        import yaml
+
+        data = catalogue.catalogue()
+        text = json.dumps(data, indent=2) + "\n" if args.format == "json" else yaml.safe_dump(data, sort_keys=False)
+        print(text, end="")
+        return 0
+    table = args.format == "table"
+    print(catalogue.markdown_table() if table else catalogue.clause_docs(), end="\n" if table else "")
     return 0
 
 
@@ -333,9 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     clauses = sub.add_parser("clauses", help="print the contract's clauses (markdown)")
     clauses.add_argument(
         "--format",
-        choices=["table", "docs"],
+        choices=["table", "docs", "yaml", "json"],
         default="table",
-        help="table: the clause table of docs/conformance.md; docs: docs/clauses.md (budgets and the breakages proven to fail each clause)",
+        help="table: the clause table of docs/conformance.md; docs: docs/clauses.md (budgets and the breakages proven "
+        "to fail each clause); yaml, json: the catalogue as data (docs/clauses.yaml is its committed copy)",
     )
     clauses.set_defaults(func=_clauses)
     demo = sub.add_parser("demo", help="run the whole Iris workflow in-process (moto S3, sqlite MLflow)")

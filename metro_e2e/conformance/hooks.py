@@ -6,6 +6,7 @@ config, so two sessions in one process stay apart): clause tests in catalogue or
 from __future__ import annotations
 
 import contextlib
+import json
 
 import pytest
 
@@ -33,6 +34,7 @@ class SessionHooks:
         self.blocked: list[str] = []
         self.reporter = None
         self.collected: list[str] = []
+        self.jsonl = False  # --progress jsonl: a JSON object per clause besides its line
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self._progress():
@@ -40,9 +42,11 @@ class SessionHooks:
 
     def _progress(self) -> bool:
         try:
-            return run_session.options_of(self.config).progress
+            options = run_session.options_of(self.config)
         except Exception:  # noqa: BLE001 - a malformed option is reported where the clauses are collected
             return False
+        self.jsonl = options.progress_format == "jsonl"
+        return options.progress or self.jsonl
 
     @pytest.hookimpl(tryfirst=True)  # before -k/-m/--deselect: every clause must be claimed in what was collected
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -138,6 +142,10 @@ class SessionHooks:
             self.blocked.append(props["clause"])
         if self.reporter is not None:
             self.reporter.write_line(f"  {props['clause']:6} {props['verdict']:8} {props.get('detail', '')[:100]}")
+            if self.jsonl:
+                line = {"id": props["clause"], "verdict": props["verdict"], "seconds": float(props["duration_s"])}
+                self.reporter.write_line(json.dumps(line))
+                self.reporter.flush()  # a CI log or dashboard follows it as the run goes
 
     @pytest.hookimpl(wrapper=True)
     def pytest_keyboard_interrupt(self, excinfo):

@@ -123,6 +123,13 @@ class Options:
         metavar="SECONDS",
     )
     progress: bool = _option(False, None, "one line per clause as it ends (check always prints them)")
+    progress_format: str = _option(
+        "human",
+        "--progress",
+        "the line per clause as it ends: human, or jsonl (also one JSON object per clause: id, verdict, seconds)",
+        metavar="FORMAT",
+        choices=("human", "jsonl"),
+    )
     kfp_run_timeout_s: float = DEFAULT_KFP_RUN_TIMEOUT_S  # KFP-3's wait for the run: not an option yet
     skip_reasons: Mapping[str, str] = field(default_factory=dict)  # why a --skip selector was added (local stack)
 

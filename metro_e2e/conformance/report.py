@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from metro_e2e import __version__
-from metro_e2e.conformance.catalogue import CLAUSES
+from metro_e2e.conformance.catalogue import CLAUSES, catalogue_version
 from metro_e2e.conformance.engine import ERROR, SKIPPED, ClauseResult, mode_name
 from metro_e2e.errors import InputError
 
@@ -92,6 +92,7 @@ def _report(
 ) -> dict:
     return {
         "suite_version": __version__,
+        "catalogue_version": catalogue_version(),
         "target": target,
         "mode": mode,
         "started_at": started_at,

@@ -246,3 +246,19 @@ def test_results_dir_holds_the_reports_and_log_json_prints_the_report_on_one_mar
     assert not (results / "report.json").exists(), "--report-json of its own wins over the results folder"
     assert (results / "evidence").is_dir()
     assert out.index("GW-1") < out.index(REPORT_LINE_MARK), "the table first, then the marked line"
+
+
+def test_progress_jsonl_gives_one_json_object_per_clause_as_it_ends(metro_seeded_stack, tmp_path):
+    """Besides the human line, one JSON object per clause (id, verdict, seconds), flushed as each clause ends: what
+    a CI log or a dashboard follows during a long run; they agree with the report written at the end."""
+    code, report, out = check(
+        tmp_path, "--url", metro_seeded_stack.gateway_url, "--quick", "--skip", "KFP", "--progress", "jsonl", fresh=True
+    )
+    assert code == 0, out[-3000:]
+    objects = [json.loads(line) for line in out.splitlines() if line.startswith('{"id": ')]
+    assert [o["id"] for o in objects] == [c["id"] for c in report["clauses"]], "one per clause, in the run's order"
+    by_id = {c["id"]: c for c in report["clauses"]}
+    for o in objects:
+        assert set(o) == {"id", "verdict", "seconds"}
+        assert (o["verdict"], o["seconds"]) == (by_id[o["id"]]["verdict"], by_id[o["id"]]["duration_s"])
+    assert out.index(objects[0]["id"]) < out.index('{"id": '), "the human line comes first"

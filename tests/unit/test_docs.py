@@ -61,7 +61,50 @@ def regenerate() -> list[str]:
     if clause_docs.read_text() != catalogue.clause_docs():
         clause_docs.write_text(catalogue.clause_docs())
         changed.append(CLAUSE_DOCS)
+    data = ROOT / catalogue.CATALOGUE_DATA
+    if data.read_text() != _catalogue_yaml():
+        data.write_text(_catalogue_yaml())
+        changed.append(catalogue.CATALOGUE_DATA)
     return changed
+
+
+def _catalogue_yaml() -> str:
+    import yaml
+
+    return yaml.safe_dump(catalogue.catalogue(), sort_keys=False)
+
+
+def test_the_committed_catalogue_is_the_catalogue(capsys):
+    """docs/clauses.yaml is what `metro-e2e clauses --format yaml` prints, as Kubernetes keeps its conformance
+    catalogue: a change to a clause shows in the diff, with its new catalogue version (set the clause's
+    changed_in to the version that changes it)."""
+    import json
+
+    import yaml
+
+    from metro_e2e.cli import main
+
+    committed = (ROOT / catalogue.CATALOGUE_DATA).read_text()
+    assert committed == _catalogue_yaml(), f"{catalogue.CATALOGUE_DATA} is out of date: refresh with {REGENERATE}"
+    assert main(["clauses", "--format", "yaml"]) == 0
+    assert capsys.readouterr().out == committed
+    assert main(["clauses", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == yaml.safe_load(committed)
+    data = yaml.safe_load(committed)
+    assert [c["id"] for c in data["clauses"]] == [c.id for c in catalogue.CLAUSES]
+    assert {c["level"] for c in data["clauses"]} == {"MUST", "SHOULD"}
+    for clause in data["clauses"]:
+        path, function = clause["check"].split("::")
+        assert f"def {function}(" in (ROOT / path).read_text(), clause["check"]
+
+
+def test_the_catalogue_version_changes_with_any_clause(monkeypatch):
+    import dataclasses
+
+    before = catalogue.catalogue_version()
+    changed = [dataclasses.replace(catalogue.CLAUSES[0], promise="something else")] + list(catalogue.CLAUSES[1:])
+    monkeypatch.setattr(catalogue, "CLAUSES", tuple(changed))
+    assert catalogue.catalogue_version() != before
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED))

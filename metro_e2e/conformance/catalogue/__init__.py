@@ -15,6 +15,7 @@ on exactly that. Clauses are declared per component (``gateway.py``,
 
 from __future__ import annotations
 
+from metro_e2e import __version__
 from metro_e2e.conformance.catalogue import gateway, kfp, mlflow, promotion, s3, serving
 from metro_e2e.conformance.catalogue._model import (
     ADVISORY,
@@ -124,3 +125,51 @@ def clause_docs() -> str:
         ]
         out += [f"| {b.kind} | {b.what} | {'<br>'.join(f'`{t}`' for t in b.tests)} |" for b in c.breakages]
     return "\n".join(out) + "\n"
+
+
+LEVEL_WORDS = {"core": "MUST", "advisory": "SHOULD"}  # RFC 2119: a conforming install must pass core clauses
+CATALOGUE_DATA = "docs/clauses.yaml"  # the committed copy (a unit test keeps it equal), as Kubernetes keeps its own
+
+
+def _check_of(clause_id: str) -> str:
+    import inspect
+    from pathlib import Path
+
+    import metro_e2e.conformance.checks  # noqa: F401 - the checks register themselves
+    from metro_e2e.conformance.checks._common import CHECKS
+
+    check = CHECKS[clause_id]
+    package = Path(__file__).resolve().parents[3]
+    return f"{Path(inspect.getsourcefile(check)).resolve().relative_to(package)}::{check.__name__}"
+
+
+def _clauses_data() -> list[dict]:
+    return [
+        {
+            "id": c.id,
+            "level": LEVEL_WORDS[c.level],
+            "kind": c.level,
+            "mode": c.mode,
+            "depends_on": list(c.depends_on),
+            "quick": c.quick,
+            "description": c.promise,
+            "changed_in": c.changed_in,
+            "check": _check_of(c.id),
+            "breakages": [{"kind": b.kind, "what": b.what, "tests": list(b.tests)} for b in c.breakages],
+        }
+        for c in CLAUSES
+    ]
+
+
+def catalogue_version() -> str:
+    """The suite's version and a digest of every clause as ``catalogue`` emits it: any change to a clause changes it."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(_clauses_data(), sort_keys=True).encode()).hexdigest()[:12]
+    return f"{__version__}+{digest}"
+
+
+def catalogue() -> dict:
+    """Every clause as data (``metro-e2e clauses --format yaml|json``; ``docs/clauses.yaml`` is the committed copy)."""
+    return {"catalogue_version": catalogue_version(), "suite_version": __version__, "clauses": _clauses_data()}

@@ -49,6 +49,7 @@ class Clause:
     quick: bool = False  # part of --quick: is the install alive
     needs: Need | None = None
     breakages: tuple[Breakage, ...] = ()  # the realistic ways a platform breaks the promise, and their proofs
+    changed_in: str = "0.1.0"  # the suite version that introduced the clause or last changed what it checks
 
     @property
     def component(self) -> str:
