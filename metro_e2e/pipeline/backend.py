@@ -45,8 +45,6 @@ class Backend:
     arg_placeholders: tuple[str, ...]
     # backend/src/v2/driver/driver.go resolveInputs: runtime constants replaced by a value (none in 2.4.0)
     constant_placeholders: frozenset[str]
-    # where the backend puts an output artifact (driver.go provisionOutputs, metadata/client.go GenerateOutputURI)
-    artifact_uri_layout: str
 
     @property
     def directory(self) -> Path:
@@ -78,12 +76,17 @@ BACKENDS = {
             rf"\{{\{{\$\.outputs\.parameters\['{_NAME}'\]\.output_file\}}\}}",
         ),
         constant_placeholders=frozenset(),
-        artifact_uri_layout=ARTIFACT_URI_LAYOUT,
     ),
 }
 DEFAULT_BACKEND = "2.4.0"  # the platform's (PLATFORM.md)
 CHOICES = (*BACKENDS, SDK)
 _ANY_PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")
+
+
+def resolves(version: str, placeholder: str) -> bool:
+    """Whether backend ``version``'s driver replaces the runtime constant ``placeholder`` (``SDK``: the SDK's
+    form is for a backend that resolves everything the SDK writes)."""
+    return version == SDK or placeholder in BACKENDS[version].constant_placeholders
 
 
 @dataclass(frozen=True)

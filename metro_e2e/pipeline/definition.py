@@ -42,9 +42,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, kfp_backend: str = backend.DEFAUL
     step's own output, which that backend writes under the run id (the step is never cached, so the URI is
     always this run's; an input's URI would be an earlier run's after a cache hit).
     """
-    job_placeholder = kfp_backend == backend.SDK or dsl.PIPELINE_JOB_ID_PLACEHOLDER in (
-        backend.BACKENDS[kfp_backend].constant_placeholders
-    )
+    job_placeholder = backend.resolves(kfp_backend, dsl.PIPELINE_JOB_ID_PLACEHOLDER)
 
     def command(step: str) -> list[str]:
         return [*STEP_COMMAND, f"metro_e2e.steps.{step}"]

@@ -144,9 +144,7 @@ class LocalRunner:
     ) -> None:
         self.pipeline = pipeline
         # the runtime constants a task receives resolved, as that backend's driver does (SDK: all the SDK writes)
-        self.resolves_job_id = kfp_backend == backend.SDK or JOB_ID_PLACEHOLDER in (
-            backend.BACKENDS[kfp_backend].constant_placeholders
-        )
+        self.resolves_job_id = backend.resolves(kfp_backend, JOB_ID_PLACEHOLDER)
         self.run_id = run_id or f"local-{uuid.uuid4().hex[:12]}"
         self.run_dir = Path(run_dir) / self.run_id
         self.task_timeout = task_timeout
