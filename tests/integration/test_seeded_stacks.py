@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
 from metro_e2e.stack.gateway import Fault
 from metro_e2e.storage import Storage
 
-from .conftest import SeededStacks, _require_nginx
+from .conftest import SeededStacks, _require_nginx, proc_stat
 
 
 def test_a_stack_is_handed_on_only_while_it_is_as_seeded(tmp_path_factory):
@@ -45,6 +46,10 @@ def test_a_stack_is_handed_on_only_while_it_is_as_seeded(tmp_path_factory):
         pgid = os.getpgid(stack.services["mlflow"].pid)
         os.killpg(pgid, signal.SIGSTOP)
         try:
+            # SIGSTOP lands asynchronously: wait (bounded) until the kernel shows the process stopped
+            deadline = time.monotonic() + 10
+            while proc_stat(stack.services["mlflow"].pid)[0] not in ("T", "t") and time.monotonic() < deadline:
+                time.sleep(0.01)
             assert stacks.unlike_seeded() == "mlflow is stopped"
         finally:
             os.killpg(pgid, signal.SIGCONT)
