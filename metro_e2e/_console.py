@@ -25,6 +25,9 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`metro-e2e report RUN | head`): stop quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit must not fail
+        return 141  # 128 + SIGPIPE, the shell's code for a writer whose pipe closed
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes one line
         if os.environ.get("METRO_DEBUG"):
             traceback.print_exc()

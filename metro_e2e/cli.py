@@ -248,6 +248,8 @@ def _check(args: argparse.Namespace) -> int:
                 "report_json": (args.report_json or "").strip() or None,
                 "junit_xml": (args.junit_xml or "").strip() or None,
                 "results_dir": (args.results_dir or "").strip() or None,
+                "html": (args.html or "").strip() or None,
+                "bundle": (args.bundle or "").strip() or None,
             }
         )
     )
@@ -265,13 +267,17 @@ def _check(args: argparse.Namespace) -> int:
         with sigterm_as_interrupt():
             outcome = runner.run(request, mask=config.mask)
     except MetroE2EError as exc:  # the session ended before the plugin could write a report: write one anyway
-        runner.write_not_run(request, config.mask(config.url) if target else "the local Metro stack", exc)
+        where = config.mask(config.url) if target else "the local Metro stack"
+        runner.write_not_run(request, where, exc, mask=config.mask)
         raise
     report = outcome.report
     print()
     print(runner.table(report))
-    if request.report_json:
-        print(f"report: {request.report_json}")
+    for line in runner.baseline_lines(report):
+        print(line)
+    for path, what in ((request.report_json, "report"), (request.html, "html"), (request.bundle, "bundle")):
+        if path:
+            print(f"{what}: {path}")
     if request.log_json:
         print(REPORT_LINE_MARK + json.dumps(report, separators=(",", ":")), flush=True)
     verdicts = {c["id"]: c for c in report["clauses"]}
@@ -289,6 +295,44 @@ def _check(args: argparse.Namespace) -> int:
     elif (sentence := runner.diagnosis(report)) is not None:
         print(f"metro-e2e: error: {sentence}", file=sys.stderr)
     return outcome.exit_code
+
+
+def _report(args: argparse.Namespace) -> int:
+    from metro_e2e.conformance import bundle, html, runner
+
+    loaded = bundle.load(args.run)
+    report = loaded.report
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        if loaded.is_bundle:
+            print(
+                f"{args.run}: bundle of run {report['run_id']}, {len(loaded.manifest['files'])} files, sha256 verified"
+            )
+        print(runner.table(report))
+        for line in runner.baseline_lines(report):
+            print(line)
+    if args.html:
+        note = (
+            ""
+            if loaded.is_bundle
+            else "This page was made from a JSON report, which carries no evidence (a bundle does)."
+        )
+        page = html.page(report, loaded.evidence(), evidence_note=note)
+        print(f"html: {html.write(page, args.html)}", file=sys.stderr if args.format == "json" else sys.stdout)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from metro_e2e.conformance import bundle, compare
+    from metro_e2e.conformance.options import Options
+
+    names = ("slower_ratio", "slower_floor_s")  # declared once, as check's options (Options validates them)
+    limits = Options(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    old, new = bundle.load(args.old), bundle.load(args.new)
+    found = compare.diff(old.report, new.report, ratio=limits.slower_ratio, floor_s=limits.slower_floor_s)
+    print(json.dumps(found.as_dict(), indent=2) if args.format == "json" else "\n".join(found.lines()))
+    return 1 if found.regressions else 0
 
 
 def _local_stack_possible() -> None:
@@ -347,6 +391,19 @@ def build_parser() -> argparse.ArgumentParser:
         "to fail each clause); yaml, json: the catalogue as data (docs/clauses.yaml is its committed copy)",
     )
     clauses.set_defaults(func=_clauses)
+    rep = sub.add_parser("report", help="print the verdict table of a run from its bundle or JSON report (no platform)")
+    rep.add_argument("run", metavar="RUN", help="a bundle (check --bundle) or a JSON report (check --report-json)")
+    rep.add_argument("--html", metavar="PATH", help="also write the HTML page (with the evidence, from a bundle)")
+    rep.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or the JSON report")
+    rep.set_defaults(func=_report)
+    dif = sub.add_parser(
+        "diff", help="what got worse, better, changed or markedly slower between two runs; exit 1 on a regression"
+    )
+    dif.add_argument("old", metavar="OLD", help="the earlier run: a bundle or a JSON report")
+    dif.add_argument("new", metavar="NEW", help="the later run: a bundle or a JSON report")
+    add_arguments(dif, only=("slower_ratio", "slower_floor_s"))
+    dif.add_argument("--format", choices=["text", "json"], default="text", help="text (default) or JSON")
+    dif.set_defaults(func=_diff)
     demo = sub.add_parser("demo", help="run the whole Iris workflow in-process (moto S3, sqlite MLflow)")
     demo.set_defaults(func=_demo)
     cfg = sub.add_parser("config", help="print every setting, its value and where it came from (secrets masked)")

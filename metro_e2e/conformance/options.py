@@ -21,6 +21,8 @@ from metro_e2e.pipeline import backend as kfp_backends
 DEFAULT_LATENCY_BUDGET_MS = 250.0
 DEFAULT_KFP_RUN_TIMEOUT_S = 1800.0
 DEFAULT_RESTART_TIMEOUT_S = 120.0
+DEFAULT_SLOWER_RATIO = 2.0  # a clause markedly slower than in a baseline: this many times its time ...
+DEFAULT_SLOWER_FLOOR_S = 5.0  # ... and at least this many seconds more
 REPORT_LINE_MARK = "METRO-E2E-REPORT "  # --log-json: the line that carries the JSON report
 
 
@@ -96,6 +98,39 @@ class Options:
         metavar="DIR",
         pytest=False,
     )
+    bundle: str | None = _option(
+        None,
+        "--bundle",
+        "write one .tar.gz with the JSON report, JUnit, HTML, evidence, the resolved settings (secrets masked), the "
+        "versions found, the local stack's logs and a manifest of sha256s (read it with: metro-e2e report)",
+        metavar="PATH",
+        pytest=False,
+    )
+    html: str | None = _option(
+        None, "--html", "write a self-contained HTML page of the run here", metavar="PATH", pytest=False
+    )
+    baseline: str | None = _option(
+        None,
+        "--baseline",
+        "gate on regressions against this earlier run (a bundle or JSON report): a clause that failed there and "
+        "still fails is a known failure and does not fail the run; one that passed there and does not now does",
+        metavar="RUN",
+        pytest=False,
+    )
+    slower_ratio: float = _option(
+        DEFAULT_SLOWER_RATIO,
+        "--slower-ratio",
+        "with --baseline (and in diff): a clause is markedly slower, a regression, at this many times its time",
+        metavar="RATIO",
+        pytest=False,
+    )
+    slower_floor_s: float = _option(
+        DEFAULT_SLOWER_FLOOR_S,
+        "--slower-floor",
+        "... and at least this many seconds more (so a fast clause's noise is not a regression)",
+        metavar="SECONDS",
+        pytest=False,
+    )
     log_json: bool = _option(
         False,
         "--log-json",
@@ -132,6 +167,7 @@ class Options:
     )
     kfp_run_timeout_s: float = DEFAULT_KFP_RUN_TIMEOUT_S  # KFP-3's wait for the run: not an option yet
     skip_reasons: Mapping[str, str] = field(default_factory=dict)  # why a --skip selector was added (local stack)
+    settings_json: str | None = None  # where the session writes the settings it resolved (check's bundle)
 
     def __post_init__(self) -> None:
         """An option given an empty text or a number that is not a positive finite one is bad input
@@ -168,6 +204,17 @@ def declared() -> list[tuple[dataclasses.Field, Flag]]:
     return [(f, f.metadata["flag"]) for f in dataclasses.fields(Options) if "flag" in f.metadata]
 
 
+def described(options: Options) -> dict[str, Any]:
+    """Each option's value as the run used it (a restart that is a function, the local stack's own, by name)."""
+    out: dict[str, Any] = {}
+    for f, _ in declared():
+        value = getattr(options, f.name)
+        out[f.name] = (
+            list(value) if isinstance(value, tuple) else f"<{value.__qualname__}>" if callable(value) else value
+        )
+    return out
+
+
 def _kind(f: dataclasses.Field) -> str:
     default = f.default
     if isinstance(default, bool):
@@ -195,10 +242,10 @@ def wait_name(name: str) -> str:
     return flag.flag if flag and flag.flag else "the KFP run timeout"
 
 
-def add_arguments(parser) -> None:
-    """``metro-e2e check``'s options (argparse), one per declaration."""
+def add_arguments(parser, only: tuple[str, ...] | None = None) -> None:
+    """``metro-e2e check``'s options (argparse), one per declaration (``only``: just these, for another command)."""
     for f, flag in declared():
-        if flag.flag is None:
+        if flag.flag is None or (only is not None and f.name not in only):
             continue
         kind = _kind(f)
         shown = f" (default {f.default:g})" if kind == "float" else ""

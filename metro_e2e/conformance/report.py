@@ -10,7 +10,7 @@ from pathlib import Path
 
 from metro_e2e import __version__
 from metro_e2e.conformance.catalogue import CLAUSES, catalogue_version
-from metro_e2e.conformance.engine import ERROR, SKIPPED, ClauseResult, mode_name
+from metro_e2e.conformance.engine import ERROR, FAILED, SKIPPED, ClauseResult, mode_name
 from metro_e2e.errors import InputError
 
 SCHEMA = Path(__file__).with_name("report.schema.json")
@@ -107,6 +107,7 @@ def _report(
         "namespace": f"metro-e2e/{run_id}/",
         "leftovers": leftovers or [],
         "stopped": stopped,
+        "baseline": None,  # check --baseline fills it in
         "clauses": [r.as_dict() for r in results],
     }
 
@@ -148,6 +149,13 @@ def complete_junit(report: dict, path: str | Path) -> Path:
             testsuite.remove(case)
         elif verdict == ERROR and (failure := case.find("failure")) is not None:
             failure.tag = "error"  # no verdict was reached: a JUnit error, not a failure of the platform
+    known = set((report.get("baseline") or {}).get("known_failures", ()))
+    for case in testsuite.findall("testcase"):  # a known failure does not fail the run: nor does it fail the job
+        clause = next((p.get("value") for p in case.iter("property") if p.get("name") == "clause"), None)
+        failure = case.find("failure")
+        if clause in known and failure is not None:
+            failure.tag = "skipped"
+            failure.set("message", f"known failure (also in the baseline): {failure.get('message', '')}")
     present = {p.get("value") for p in testsuite.iter("property") if p.get("name") == "clause"}
     for clause in report["clauses"]:
         if clause["id"] in present:
@@ -160,6 +168,10 @@ def complete_junit(report: dict, path: str | Path) -> Path:
             ET.SubElement(properties, "property", name=name, value=str(clause["id" if name == "clause" else name]))
         if clause["verdict"] == ERROR:
             ET.SubElement(case, "error", message=clause["detail"])
+        elif clause["id"] in known:
+            ET.SubElement(case, "skipped", message=f"known failure (also in the baseline): {clause['detail']}")
+        elif clause["verdict"] == FAILED:
+            ET.SubElement(case, "failure", message=clause["detail"])
         elif clause["verdict"] != "passed":
             ET.SubElement(case, "skipped", message=f"{clause['verdict']}: {clause['detail']}")
     cases = testsuite.findall("testcase")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from metro_e2e.conformance import compare
 from metro_e2e.conformance.catalogue import BEHIND_GATEWAY, BY_ID, CLAUSES, GATEWAY, QUICK
 from metro_e2e.conformance.engine import ERROR, FAILED, SKIPPED, VERDICTS, ClauseResult, exit_code, mode_name
 from metro_e2e.conformance.options import Options, Preset
@@ -54,9 +55,15 @@ def validate(request: Options) -> None:
                 source="command-line option --results-dir",
                 hint="give a folder this user can write",
             ) from None
-    for path, option in ((request.report_json, "--report-json"), (request.junit_xml, "--junit-xml")):
+    for path, option in (
+        (request.report_json, "--report-json"),
+        (request.junit_xml, "--junit-xml"),
+        (request.html, "--html"),
+        (request.bundle, "--bundle"),
+    ):
         if path:
             _writable(Path(path), option)
+    read_baseline(request)
 
 
 def diagnosis(report: dict) -> str | None:
@@ -125,20 +132,22 @@ class _InterruptProbe:
 
 def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
     """Run the live tier; the reports are written and complete however the session ends (``mask`` hides secrets in
-    what pytest's own crash says)."""
-    from metro_e2e.conformance.report import complete_junit, write_report
+    what pytest's own crash says and in everything the bundle holds)."""
+    from metro_e2e.conformance.report import write_report
 
     validate(request)
+    baseline = read_baseline(request)
     probe = _InterruptProbe()
     with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
-        report_path = Path(request.report_json) if request.report_json else Path(tmp) / "report.json"
-        for stale in (report_path, Path(request.junit_xml) if request.junit_xml else None):
+        staged = _staged(request, Path(tmp))
+        report_path = Path(staged.report_json)
+        for stale in (report_path, Path(staged.junit_xml) if staged.junit_xml else None):
             if stale is not None:
                 stale.unlink(missing_ok=True)  # a report left by an earlier run must never be read as this one's
         crash = ""
         try:
-            preset = Preset(dataclasses.replace(request, report_json=str(report_path), progress=True))
-            code = pytest.main(pytest_args(request, Path(tmp)), plugins=[probe, preset])
+            preset = Preset(dataclasses.replace(staged, progress=True))
+            code = pytest.main(pytest_args(staged, Path(tmp)), plugins=[probe, preset])
         except KeyboardInterrupt:  # a second signal while the session cleaned up or wrote its reports
             code = pytest.ExitCode.INTERRUPTED
         except Exception as exc:  # noqa: BLE001 - pytest itself crashed; what its session wrote still counts
@@ -153,12 +162,22 @@ def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
                 f"the conformance run ended before any clause ran (pytest exit {int(code)}){crash}",
                 hint="see the output above; METRO_DEBUG=1 shows more",
             )
-    if _deselected(report) and request.report_json:
-        write_report(report, request.report_json)
-    if request.junit_xml:
-        complete_junit(report, request.junit_xml)
+        rewrite = _deselected(report)
+        verdict_code = exit_code([ClauseResult(**c) for c in report["clauses"]], strict=request.strict)
+        if baseline is not None:
+            decision = compare.gate(
+                report,
+                baseline.report,
+                strict=request.strict,
+                ratio=request.slower_ratio,
+                floor_s=request.slower_floor_s,
+            )
+            report["baseline"] = decision.summary(baseline.source)
+            verdict_code, rewrite = decision.exit_code, True
+        if rewrite and request.report_json:
+            write_report(report, request.report_json)
+        publish(staged, report, mask=mask)
     results = [ClauseResult(**c) for c in report["clauses"]]
-    verdict_code = exit_code(results, strict=request.strict)
     if code == pytest.ExitCode.INTERRUPTED:
         return Outcome(Interrupted.exit_code, report, "was interrupted")
     if code == pytest.ExitCode.INTERNAL_ERROR:
@@ -171,6 +190,79 @@ def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
     if code == pytest.ExitCode.TESTS_FAILED and not explained:  # something outside the clauses broke (teardown)
         return Outcome(1, report, "had an error outside the clauses (see the output above)")
     return Outcome(verdict_code, report)
+
+
+def read_baseline(request: Options):
+    """The ``--baseline`` run (``bundle.Loaded``), or None; a baseline that cannot be read or cannot excuse anything
+    is bad input (``ConfigError``), found before anything runs."""
+    if not request.baseline:
+        return None
+    from metro_e2e.conformance import bundle
+
+    try:
+        loaded = bundle.load(request.baseline)
+    except MetroE2EError as exc:
+        raise ConfigError(
+            f"--baseline: {exc.message}",
+            setting="baseline",
+            source="command-line option --baseline",
+            hint=exc.hint or "give a bundle or JSON report of an earlier run",
+        ) from None
+    compare.usable_baseline(loaded.report, request.baseline)
+    return loaded
+
+
+def _staged(request: Options, folder: Path) -> Options:
+    """``request`` with a path in ``folder`` for each file the bundle or the HTML page needs and was not asked for."""
+    wanted: dict[str, str | None] = {"report_json": request.report_json or str(folder / "report.json")}
+    if request.bundle or request.html:
+        wanted["evidence_dir"] = request.evidence_dir or str(folder / "evidence")
+    if request.bundle:
+        wanted["junit_xml"] = request.junit_xml or str(folder / "junit.xml")
+        wanted["settings_json"] = str(folder / "config.json")
+    return dataclasses.replace(request, **wanted)
+
+
+def publish(staged: Options, report: dict, *, mask: Callable[[str], str] = str) -> list[str]:
+    """Complete the JUnit file and write the HTML page and the bundle that ``staged`` asks for; their paths."""
+    from metro_e2e.conformance import bundle, html
+    from metro_e2e.conformance.report import complete_junit
+
+    written = []
+    if staged.junit_xml:
+        complete_junit(report, staged.junit_xml)
+    if not (staged.html or staged.bundle):
+        return written
+    evidence = bundle.folder_files(staged.evidence_dir, "evidence/")
+    page = html.page(report, bundle.evidence_records({k.removeprefix("evidence/"): v for k, v in evidence.items()}))
+    if staged.html:
+        written.append(str(html.write(mask(page), staged.html)))
+    if staged.bundle:
+        files = {
+            "report.json": (json.dumps(report, indent=2) + "\n").encode(),
+            "junit.xml": Path(staged.junit_xml).read_bytes(),
+            "report.html": page.encode(),
+            "config.json": _settings(staged),
+            "versions.json": (json.dumps(versions(report), indent=2) + "\n").encode(),
+        }
+        for name, data in evidence.items():  # the local stack's logs, kept under evidence/, are a folder of their own
+            files[name.replace("evidence/stack-logs/", "stack-logs/", 1)] = data
+        written.append(str(bundle.write(staged.bundle, files, report=report, mask=mask)))
+    return written
+
+
+def _settings(staged: Options) -> bytes:
+    path = Path(staged.settings_json) if staged.settings_json else None
+    if path is not None and path.is_file():
+        return path.read_bytes()
+    return b'{"settings": null, "why": "the run ended before its settings were resolved"}\n'
+
+
+def versions(report: dict) -> dict:
+    """What was found: the platform's versions (the report's) and this environment's."""
+    from metro_e2e.pipeline import image
+
+    return {"platform": {**report["versions"], "s3_backend": report["s3_backend"]}, "this_environment": image.record()}
 
 
 def _deselected(report: dict) -> bool:
@@ -198,20 +290,28 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def write_not_run(request: Options, target: str, error: MetroE2EError) -> list[str]:
+def write_not_run(
+    request: Options, target: str, error: MetroE2EError, *, mask: Callable[[str], str] = str
+) -> list[str]:
     """A check that stops before it starts (bad input) still leaves the reports a CI job publishes: every clause
-    ``error`` with the reason. Returns the paths written; a path that cannot be written is left out."""
-    from metro_e2e.conformance.report import complete_junit, not_run_report, write_report
+    ``error`` with the reason, and the HTML page and the bundle if asked for. Returns the paths written; a path that
+    cannot be written is left out."""
+    from metro_e2e.conformance.report import not_run_report, write_report
 
     report = not_run_report(target=target, mode=mode_name(request), why=str(error))
     written = []
-    for path, write in ((request.report_json, write_report), (request.junit_xml, complete_junit)):
-        if not path:
-            continue
-        try:
-            written.append(str(write(report, path)))
-        except MetroE2EError:
-            pass  # that path is the bad input itself (--report-json /proc/...): nothing to write there
+    with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
+        staged = _staged(request, Path(tmp))
+        for name in ("report_json", "junit_xml", "html", "bundle"):
+            if not getattr(request, name):
+                continue
+            kept = {"junit_xml": ("junit_xml", "bundle"), "html": ("html",), "bundle": ("bundle",)}
+            only = dataclasses.replace(staged, **{n: getattr(staged, n) if name in kept[n] else None for n in kept})
+            try:  # each on its own: one that cannot be written may be the bad input itself (--report-json /proc/...)
+                write_report(report, request.report_json) if name == "report_json" else publish(only, report, mask=mask)
+            except MetroE2EError:
+                continue
+            written.append(getattr(request, name))
     return written
 
 
@@ -227,6 +327,21 @@ def _writable(path: Path, option: str) -> None:
             source=f"command-line option {option}",
             hint="choose a writable path",
         ) from None
+
+
+def baseline_lines(report: dict) -> list[str]:
+    """What ``--baseline`` decided, for under the table (nothing without one)."""
+    baseline = report.get("baseline")
+    if not baseline:
+        return []
+    by_id = {c["id"]: c for c in report["clauses"]}
+    out = [
+        f"baseline {baseline['source']} (run {baseline['run_id']}, {baseline['started_at']}): "
+        f"{len(baseline['known_failures'])} known failure(s), {len(baseline['regressions'])} regression(s)"
+    ]
+    out += [f"  known failure {i}: {by_id[i]['verdict']}, as in the baseline" for i in baseline["known_failures"]]
+    out += [f"  regression    {i}: {by_id[i]['verdict']}: {by_id[i]['detail'][:90]}" for i in baseline["regressions"]]
+    return out
 
 
 def table(report: dict) -> str:

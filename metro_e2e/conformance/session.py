@@ -206,8 +206,21 @@ def finish(config: pytest.Config, session: pytest.Session, collected: list[str],
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     run.complete()
+    if run.ctx.options.settings_json:  # check's bundle: the settings this run resolved (the local stack's, if it ran)
+        _write_settings(run.ctx, run.ctx.options.settings_json)
     path = options_of(config).report_json
     if path and run.results:
         from metro_e2e.conformance.report import build_report, write_report
 
         write_report(build_report(run), path)
+
+
+def _write_settings(ctx, path: str) -> None:
+    """Every setting as this run resolved it and where it came from, and the check's options (secrets masked)."""
+    import json
+
+    from metro_e2e.config import describe
+    from metro_e2e.conformance.options import described
+
+    text = json.dumps({"settings": describe(ctx.config), "options": described(ctx.options)}, indent=2) + "\n"
+    Path(path).write_text(ctx.config.mask(text))

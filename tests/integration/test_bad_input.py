@@ -192,6 +192,43 @@ CASES = [
         ("--kfp-backend '2.9' is not one metro-e2e knows", "give one of 2.4.0, sdk"),
     ),
     Case(
+        "bundle-unwritable",
+        (*CHECK, "--url", "{gw}", "--bundle", "/proc/metro-e2e/run.tar.gz"),
+        2,
+        ("cannot write --bundle '/proc/metro-e2e/run.tar.gz'", "choose a writable path"),
+    ),
+    Case(
+        "baseline-missing",
+        (*CHECK, "--url", "{gw}", "--baseline", "{tmp}/last-good.tar.gz"),
+        2,
+        ("--baseline: ", "last-good.tar.gz' does not exist", "give a bundle (check --bundle) or a JSON report"),
+    ),
+    Case(
+        "baseline-not-a-run",
+        (*CHECK, "--url", "{gw}", "--baseline", "{tmp}/bad.yaml"),
+        2,
+        ("--baseline: ", "bad.yaml is not JSON", "give a report metro-e2e check wrote (--report-json) or a bundle"),
+    ),
+    Case(
+        "report-not-a-run",
+        (str(Path(sys.executable).with_name("metro-e2e")), "report", "{tmp}/configmap.yaml"),
+        3,
+        ("configmap.yaml is not JSON", "give a report metro-e2e check wrote (--report-json) or a bundle"),
+    ),
+    Case(
+        "diff-ratio-not-positive",
+        (
+            str(Path(sys.executable).with_name("metro-e2e")),
+            "diff",
+            "{tmp}/a.json",
+            "{tmp}/b.json",
+            "--slower-ratio",
+            "0",
+        ),
+        2,
+        ("--slower-ratio 0 is not a positive number", "give a positive number, or leave it out for 2"),
+    ),
+    Case(
         "conflicting-options",
         (*CHECK, "--url", "{gw}", "--quick", "--allow-promote"),
         2,

@@ -176,8 +176,8 @@ def test_check_without_url_checks_a_seeded_local_stack(tmp_path):
     from .conftest import _require_nginx
 
     _require_nginx()
-    evidence = tmp_path / "evidence"
-    code, report, out = check(tmp_path, "--evidence-dir", str(evidence), fresh=True)
+    evidence, results = tmp_path / "evidence", tmp_path / "run.tar.gz"
+    code, report, out = check(tmp_path, "--evidence-dir", str(evidence), "--bundle", str(results), fresh=True)
     v = verdicts(report)
     assert code == 0, out[-3000:]
     assert report["s3_backend"] in ("moto", "minio (binary)", "minio (docker)")
@@ -189,6 +189,13 @@ def test_check_without_url_checks_a_seeded_local_stack(tmp_path):
     assert v["PRM-2"] == v["SRV-5"] == "skipped"
     assert {p.name for p in (evidence / "stack-logs").iterdir()} >= {"mlflow.log", "s3.log", "serving.log"}
     assert "the local Metro stack" in out
+    from metro_e2e.conformance import bundle
+
+    kept = bundle.load(results).files
+    assert {f"stack-logs/{n}" for n in ("mlflow.log", "s3.log", "serving.log")} <= set(kept), "the stack's logs"
+    settings = json.loads(kept["config.json"])["settings"]
+    assert settings["url"].split()[0] == report["target"], "the settings the run resolved: the local stack's"
+    assert not any(b"minio123" in data for data in kept.values())
 
 
 def test_promote_mode_passes_prm_2_and_srv_5_on_the_local_stack(tmp_path):

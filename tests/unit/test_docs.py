@@ -196,3 +196,41 @@ def test_architecture_names_every_module_of_the_package():
 if __name__ == "__main__":
     changed = regenerate()
     print("\n".join(f"rewrote {page}" for page in changed) or "every generated block is up to date")
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    """Every ``metro-e2e`` command line in the README and the sample CI workflow, as argv (shell continuations
+    joined; what follows ``#``, ``|``, ``>``, ``&&`` or ``||`` and shell variables left out)."""
+    import shlex
+
+    found = []
+    for name in ("README.md", "docs/ci-gate.yml"):
+        text = (ROOT / name).read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            if ".venv/bin/metro-e2e " not in line:
+                continue
+            before, after = line.split(".venv/bin/metro-e2e ", 1)
+            if before.endswith("`"):  # inline in prose: up to the closing backtick
+                after = after.split("`", 1)[0]
+            words = shlex.split(after, comments=True)
+            argv = []
+            for word in words:
+                if word in ("|", ">", "&&", "||", ";", "&") or word.startswith(("|", ">")):
+                    break
+                if not word.startswith("$"):
+                    argv.append(word)
+            found.append((name, argv))
+    return found
+
+
+def test_every_documented_command_is_one_the_cli_takes(capsys):
+    """A command the README or docs/ci-gate.yml shows must parse: an option renamed or removed fails here."""
+    from metro_e2e.cli import build_parser
+
+    commands = _documented_commands()
+    assert {argv[0] for _, argv in commands} >= {"check", "report", "diff", "clauses", "k8s", "pipeline"}
+    for name, argv in commands:
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            raise AssertionError(f"{name}: metro-e2e {' '.join(argv)}: {capsys.readouterr().err}") from None
