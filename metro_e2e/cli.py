@@ -253,14 +253,16 @@ def _check(args: argparse.Namespace) -> int:
             }
         )
     )
+    mask = str  # until the settings are read: then every file written masks their secrets
     try:  # malformed settings and conflicting options: one sentence before anything runs, and the reports anyway
         request = from_arguments(args)
         config = load_config(cli={"url": args.url}, environ=os.environ)
+        mask = config.mask
         runner.validate(request)
         if not target:
             _local_stack_possible()
     except MetroE2EError as exc:
-        runner.write_not_run(request, _masked(target) if target else "the local Metro stack", exc)
+        runner.write_not_run(request, _masked(target) if target else "the local Metro stack", exc, mask=mask)
         raise
     print(f"metro-e2e check: {config.mask(config.url) if target else 'the local Metro stack'}", flush=True)
     try:
@@ -393,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     clauses.set_defaults(func=_clauses)
     rep = sub.add_parser("report", help="print the verdict table of a run from its bundle or JSON report (no platform)")
     rep.add_argument("run", metavar="RUN", help="a bundle (check --bundle) or a JSON report (check --report-json)")
-    rep.add_argument("--html", metavar="PATH", help="also write the HTML page (with the evidence, from a bundle)")
+    add_arguments(rep, only=("html",))  # the page, with the evidence when RUN is a bundle
     rep.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or the JSON report")
     rep.set_defaults(func=_report)
     dif = sub.add_parser(

@@ -33,7 +33,7 @@ FORMAT = "metro-e2e-bundle/1"
 MANIFEST = "manifest.json"
 REQUIRED = ("report.json", "junit.xml", "config.json", "versions.json")  # every bundle has these
 SUFFIXES = (".tar.gz", ".tgz")
-MAX_MEMBER_BYTES = 256 * 2**20  # a member larger than this is not one metro-e2e wrote
+MAX_BYTES = 1024 * 2**20  # a bundle whose files add up to more than this is not one metro-e2e wrote
 
 
 @dataclass
@@ -68,6 +68,8 @@ def evidence_records(files: Mapping[str, bytes]) -> dict[str, list[dict]]:
                 try:
                     record = json.loads(line)
                 except ValueError:
+                    record = None
+                if not isinstance(record, dict):  # not a record metro-e2e wrote: shown as its text
                     record = {"note": line}
                 out.setdefault(name.removesuffix(".jsonl"), []).append(record)
     return out
@@ -111,10 +113,11 @@ def write(path: str | Path, files: Mapping[str, bytes], *, report: dict, mask: C
                 tar.addfile(info, io.BytesIO(data))
         partial.replace(out)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise InputError(
             f"cannot write the bundle {str(out)!r}: {exc.strerror}", hint="choose a writable --bundle path"
         ) from exc
+    finally:
+        partial.unlink(missing_ok=True)  # left only when the write failed or was interrupted
     return out
 
 
@@ -141,13 +144,17 @@ def _read_bundle(source: Path) -> tuple[dict[str, bytes], dict]:
         )
 
     files: dict[str, bytes] = {}
+    total = 0
     try:
         with tarfile.open(source, "r:*") as tar:
             for member in tar:
                 if not member.isfile() or member.name.startswith("/") or ".." in member.name.split("/"):
                     raise refuse(f"it holds {member.name!r}, which is not a plain file inside the bundle")
-                if member.size > MAX_MEMBER_BYTES or member.name in files:
-                    raise refuse(f"{member.name!r} is {'too large' if member.name not in files else 'in it twice'}")
+                if member.name in files:
+                    raise refuse(f"{member.name!r} is in it twice")
+                total += member.size
+                if total > MAX_BYTES:
+                    raise refuse(f"its files add up to more than {MAX_BYTES // 2**20} MiB")
                 files[member.name] = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise refuse(f"it cannot be read as a gzipped tar ({exc})") from None
@@ -166,9 +173,10 @@ def _read_bundle(source: Path) -> tuple[dict[str, bytes], dict]:
     for name, entry in sorted(listed.items()):
         if name not in files:
             raise refuse(f"{name} is listed in the manifest but missing from the archive")
+        expected = entry.get("sha256") if isinstance(entry, dict) else None
         digest = _sha256(files[name])
-        if digest != entry.get("sha256"):
-            raise refuse(f"{name}'s sha256 is {digest}, the manifest says {entry.get('sha256')}")
+        if digest != expected:
+            raise refuse(f"{name}'s sha256 is {digest}, the manifest says {expected}")
     extra = sorted(set(files) - set(listed))
     if extra:
         raise refuse(f"{extra[0]} is in the archive but not in its manifest")

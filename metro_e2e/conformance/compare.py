@@ -11,9 +11,12 @@
 - **slower** (a regression): it passed both times and took at least ``ratio`` times as long *and* at least
   ``floor_s`` seconds more, so the noise of a fast clause is not a regression.
 
-``gate(report, baseline)``: a clause that failed or was blocked in the baseline and still fails or is blocked is a
-*known failure* and does not fail the run; every other clause is gated as without a baseline, and a regression
-fails the run. A baseline that stopped early cannot excuse anything and is refused.
+``gate(report, baseline)``: a clause that *failed* in the baseline and still fails is a *known failure* and does
+not fail the run; so is one blocked in both runs only by known failures (a blocked clause was never checked, so it
+is excused only as a consequence of one). Every other clause is gated as without a baseline, and a regression fails
+the run. A baseline that cannot excuse anything honestly is refused: one that stopped early, one whose gateway
+(GW-1) did not pass (nothing behind it was checked), one of another clause catalogue (a clause id may promise
+something else there).
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from metro_e2e.conformance.catalogue import BY_ID, GATEWAY
 from metro_e2e.conformance.engine import BLOCKED, ERROR, FAILED, PASSED, SKIPPED, WARNED, ClauseResult, exit_code
 from metro_e2e.conformance.options import DEFAULT_SLOWER_FLOOR_S, DEFAULT_SLOWER_RATIO
 from metro_e2e.errors import ConfigError
 
 _BAD = (FAILED, BLOCKED, ERROR)
-KNOWN = (FAILED, BLOCKED)  # what a baseline's clause must have been, and still be, to be a known failure
 _NUMBER_OR_ID = re.compile(r"[0-9a-fA-F]*[0-9][0-9a-fA-F]*")
 
 
@@ -95,7 +98,10 @@ class Diff:
             (
                 f"markedly slower (at least {self.ratio:g} x and {self.floor_s:g} s more)",
                 self.slower,
-                lambda c: f"{c.id:7} {c.old_s:.1f} s -> {c.new_s:.1f} s ({c.new_s / c.old_s:.1f} x)",
+                lambda c: (
+                    f"{c.id:7} {c.old_s:.1f} s -> {c.new_s:.1f} s"
+                    + (f" ({c.new_s / c.old_s:.1f} x)" if c.old_s else "")
+                ),
             ),
         )
         for title, changes, show in sections:
@@ -172,16 +178,46 @@ def diff(old: dict, new: dict, *, ratio: float = DEFAULT_SLOWER_RATIO, floor_s: 
 
 
 def usable_baseline(baseline: dict, source: str) -> None:
-    """Refuse (``ConfigError``) a baseline whose verdicts cannot excuse a failure: one of a run that stopped early
-    (its clauses not reached are ``error``, not known failures)."""
+    """Refuse (``ConfigError``) a baseline whose verdicts cannot say which failures are known: one of a run that
+    stopped early (its clauses not reached are ``error``), one whose gateway did not pass (every other clause was
+    blocked, never checked), one of another clause catalogue (the same id may promise something else)."""
+    from metro_e2e.conformance.catalogue import catalogue_version
+
+    verdicts = {c["id"]: c["verdict"] for c in baseline["clauses"]}
     if baseline.get("stopped"):
-        raise ConfigError(
-            f"--baseline {source} is the report of a run that {baseline['stopped']}: its verdicts cannot say which "
-            "failures are known",
-            setting="baseline",
-            source="command-line option --baseline",
-            hint="give the report or bundle of a run that completed (its report's stopped is null)",
+        why = f"is the report of a run that {baseline['stopped']}"
+    elif verdicts.get(GATEWAY) != PASSED:
+        why = f"is the report of a run whose {GATEWAY} {verdicts.get(GATEWAY, 'is missing')}: nothing behind the gateway was checked"
+    elif baseline["catalogue_version"] != catalogue_version():
+        why = (
+            f"checked clause catalogue {baseline['catalogue_version']}, this metro-e2e checks {catalogue_version()}: "
+            "a clause may promise something else there"
         )
+    else:
+        return
+    raise ConfigError(
+        f"--baseline {source} {why}, so it cannot say which failures are known",
+        setting="baseline",
+        source="command-line option --baseline",
+        hint="give the bundle or report of a complete run of this metro-e2e whose GW-1 passed",
+    )
+
+
+def known_failures(report: dict, baseline: dict) -> dict[str, str]:
+    """The clauses of ``report`` that are known failures of ``baseline`` (clause id -> the baseline's detail): failed
+    in both, or blocked in both with every dependency that blocks it now a known failure (catalogue order)."""
+    before = {c["id"]: c for c in baseline["clauses"]}
+    now = {c["id"]: c for c in report["clauses"]}
+    known: dict[str, str] = {}
+    for c in report["clauses"]:
+        was = before.get(c["id"], {}).get("verdict")
+        if c["verdict"] == FAILED and was == FAILED:
+            known[c["id"]] = before[c["id"]]["detail"]
+        elif c["verdict"] == BLOCKED and was == BLOCKED and c["id"] in BY_ID:
+            blocking = [d for d in BY_ID[c["id"]].depends_on if now.get(d, {}).get("verdict") != PASSED]
+            if blocking and all(d in known for d in blocking):
+                known[c["id"]] = before[c["id"]]["detail"]
+    return known
 
 
 @dataclass
@@ -216,12 +252,7 @@ def gate(
 ) -> Gate:
     """Gate ``report`` on its regressions against ``baseline``: exit 1 if a clause that is not a known failure fails
     the run as it would without a baseline, or if any clause regressed."""
-    before = {c["id"]: c for c in baseline["clauses"]}
-    known = {
-        c["id"]: before[c["id"]]["detail"]
-        for c in report["clauses"]
-        if c["verdict"] in KNOWN and before.get(c["id"], {}).get("verdict") in KNOWN
-    }
+    known = known_failures(report, baseline)
     compared = diff(baseline, report, ratio=ratio, floor_s=floor_s)
     rest = [ClauseResult(**c) for c in report["clauses"] if c["id"] not in known]
     code = max(exit_code(rest, strict=strict), 1 if compared.regressions else 0)

@@ -20,8 +20,9 @@ from metro_e2e.errors import ConfigError, Interrupted, MetroE2EError
 SUITE = "metro_e2e.conformance.suite"
 
 
-def validate(request: Options) -> None:
-    """Refuse conflicting options and report paths that cannot be written (``ConfigError``) before anything runs."""
+def validate(request: Options):
+    """Refuse conflicting options, outputs that cannot be written or share a path, and a baseline that cannot be
+    used (``ConfigError``) before anything runs. Returns the ``--baseline`` run (``bundle.Loaded``) or None."""
     components = {c.component for c in CLAUSES}
     for selector in request.skip:
         if selector not in BY_ID and selector not in components:
@@ -55,15 +56,23 @@ def validate(request: Options) -> None:
                 source="command-line option --results-dir",
                 hint="give a folder this user can write",
             ) from None
-    for path, option in (
-        (request.report_json, "--report-json"),
-        (request.junit_xml, "--junit-xml"),
-        (request.html, "--html"),
-        (request.bundle, "--bundle"),
-    ):
-        if path:
-            _writable(Path(path), option)
-    read_baseline(request)
+    outputs = {"--report-json": request.report_json, "--junit-xml": request.junit_xml}
+    outputs |= {"--html": request.html, "--bundle": request.bundle}
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        where = Path(path).resolve()
+        if where in seen:
+            raise ConfigError(
+                f"{seen[where]} and {option} are the same file {path!r}: one would overwrite the other",
+                setting=option.lstrip("-").replace("-", "_"),
+                source=f"command-line options {seen[where]} and {option}",
+                hint="give each output a path of its own",
+            )
+        seen[where] = option
+        _writable(Path(path), option)
+    return read_baseline(request)
 
 
 def diagnosis(report: dict) -> str | None:
@@ -119,15 +128,25 @@ class Outcome:
     stopped: str | None = None
 
 
-class _InterruptProbe:
+class _SessionProbe:
     """Notes that pytest saw an interrupt (SIGINT, or SIGTERM raised the same way), whatever pytest does after it
-    (it can crash showing one); a collection error or ``pytest.exit`` is not one."""
+    (it can crash showing one; a collection error or ``pytest.exit`` is not one), and a failure outside the clauses'
+    own checks (a teardown, a collection error, a test that is no clause's)."""
 
     interrupted = False
+
+    outside = False  # something outside the clauses' own checks failed: a teardown, a test that is no clause's
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal reporter, which is what can crash
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         self.interrupted = self.interrupted or type(excinfo.value) is KeyboardInterrupt
+
+    def pytest_runtest_logreport(self, report) -> None:
+        clause = any(name == "clause" for name, _ in report.user_properties)
+        self.outside = self.outside or (report.failed and (report.when == "teardown" or not clause))
+
+    def pytest_collectreport(self, report) -> None:
+        self.outside = self.outside or report.failed
 
 
 def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
@@ -135,9 +154,8 @@ def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
     what pytest's own crash says and in everything the bundle holds)."""
     from metro_e2e.conformance.report import write_report
 
-    validate(request)
-    baseline = read_baseline(request)
-    probe = _InterruptProbe()
+    baseline = validate(request)
+    probe = _SessionProbe()
     with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
         staged = _staged(request, Path(tmp))
         report_path = Path(staged.report_json)
@@ -176,7 +194,11 @@ def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
             verdict_code, rewrite = decision.exit_code, True
         if rewrite and request.report_json:
             write_report(report, request.report_json)
-        publish(staged, report, mask=mask)
+        try:
+            publish(staged, report, mask=mask)
+            _keep_evidence(staged, request)
+        except MetroE2EError as exc:  # the verdicts stand and their reports are written: say what was not
+            return Outcome(max(1, verdict_code), report, f"could not write all of its results: {exc}")
     results = [ClauseResult(**c) for c in report["clauses"]]
     if code == pytest.ExitCode.INTERRUPTED:
         return Outcome(Interrupted.exit_code, report, "was interrupted")
@@ -187,7 +209,8 @@ def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
     if report.get("stopped"):  # the session ended before a clause it was to run, whatever pytest's exit says
         return Outcome(max(1, verdict_code), report, report["stopped"])
     explained = any(r.verdict in (FAILED, ERROR) for r in results)  # a clause's own failure (advisory ones too)
-    if code == pytest.ExitCode.TESTS_FAILED and not explained:  # something outside the clauses broke (teardown)
+    # something outside the clauses broke (a teardown): seen, or the only way pytest's failure can be explained
+    if probe.outside or (code == pytest.ExitCode.TESTS_FAILED and not explained):
         return Outcome(1, report, "had an error outside the clauses (see the output above)")
     return Outcome(verdict_code, report)
 
@@ -213,10 +236,12 @@ def read_baseline(request: Options):
 
 
 def _staged(request: Options, folder: Path) -> Options:
-    """``request`` with a path in ``folder`` for each file the bundle or the HTML page needs and was not asked for."""
+    """``request`` with a path in ``folder`` for each file the bundle or the HTML page needs and was not asked for.
+    With either, the evidence goes to a new folder in ``folder`` (``--evidence-dir`` gets a copy at the end,
+    ``_keep_evidence``): one the user gives may hold an earlier run's, which must not enter this run's bundle."""
     wanted: dict[str, str | None] = {"report_json": request.report_json or str(folder / "report.json")}
     if request.bundle or request.html:
-        wanted["evidence_dir"] = request.evidence_dir or str(folder / "evidence")
+        wanted["evidence_dir"] = str(folder / "evidence")
     if request.bundle:
         wanted["junit_xml"] = request.junit_xml or str(folder / "junit.xml")
         wanted["settings_json"] = str(folder / "config.json")
@@ -249,6 +274,17 @@ def publish(staged: Options, report: dict, *, mask: Callable[[str], str] = str) 
             files[name.replace("evidence/stack-logs/", "stack-logs/", 1)] = data
         written.append(str(bundle.write(staged.bundle, files, report=report, mask=mask)))
     return written
+
+
+def _keep_evidence(staged: Options, request: Options) -> None:
+    """Copy this run's evidence from the staged folder to the ``--evidence-dir`` the user gave (files of the same
+    name are replaced: they are an earlier run's)."""
+    if not request.evidence_dir or staged.evidence_dir == request.evidence_dir:
+        return
+    import shutil
+
+    if Path(staged.evidence_dir).is_dir():
+        shutil.copytree(staged.evidence_dir, request.evidence_dir, dirs_exist_ok=True)
 
 
 def _settings(staged: Options) -> bytes:
@@ -294,21 +330,27 @@ def write_not_run(
     request: Options, target: str, error: MetroE2EError, *, mask: Callable[[str], str] = str
 ) -> list[str]:
     """A check that stops before it starts (bad input) still leaves the reports a CI job publishes: every clause
-    ``error`` with the reason, and the HTML page and the bundle if asked for. Returns the paths written; a path that
-    cannot be written is left out."""
+    ``error`` with the reason, and the HTML page and the bundle if asked for (no evidence: nothing ran). Returns the
+    paths written; a path that cannot be written is left out."""
     from metro_e2e.conformance.report import not_run_report, write_report
 
     report = not_run_report(target=target, mode=mode_name(request), why=str(error))
     written = []
     with tempfile.TemporaryDirectory(prefix="metro-e2e-check-") as tmp:
-        staged = _staged(request, Path(tmp))
-        for name in ("report_json", "junit_xml", "html", "bundle"):
+        none = dataclasses.replace(request, junit_xml=None, html=None, bundle=None, evidence_dir=None)
+        each = {  # one at a time: one that cannot be written may be the bad input itself (--report-json /proc/...)
+            "report_json": lambda: write_report(report, request.report_json),
+            "junit_xml": lambda: publish(dataclasses.replace(none, junit_xml=request.junit_xml), report, mask=mask),
+            "html": lambda: publish(dataclasses.replace(none, html=request.html), report, mask=mask),
+            "bundle": lambda: publish(
+                dataclasses.replace(none, bundle=request.bundle, junit_xml=f"{tmp}/junit.xml"), report, mask=mask
+            ),
+        }
+        for name, write in each.items():
             if not getattr(request, name):
                 continue
-            kept = {"junit_xml": ("junit_xml", "bundle"), "html": ("html",), "bundle": ("bundle",)}
-            only = dataclasses.replace(staged, **{n: getattr(staged, n) if name in kept[n] else None for n in kept})
-            try:  # each on its own: one that cannot be written may be the bad input itself (--report-json /proc/...)
-                write_report(report, request.report_json) if name == "report_json" else publish(only, report, mask=mask)
+            try:
+                write()
             except MetroE2EError:
                 continue
             written.append(getattr(request, name))

@@ -11,7 +11,7 @@ import pytest
 
 from metro_e2e.conformance import compare, html
 
-from ..unit.test_results import a_report
+from ..reports import a_report
 from .browser import chromium, render, rgb
 
 pytestmark = pytest.mark.usefixtures("browser_available")

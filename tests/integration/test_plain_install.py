@@ -1,5 +1,6 @@
 """A plain ``pip install .`` (no extras, not editable) is enough for ``metro-e2e check``: what it needs at run
-time is a runtime dependency. The fresh environment checks the local stack to a complete report."""
+time is a runtime dependency. The fresh environment checks the local stack to a complete report and bundle, and
+reads the bundle back (``report``, ``diff``: the report's schema is validated with a runtime dependency)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_a_plain_install_runs_check_to_its_reports(metro_seeded_stack, tmp_path)
     report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
     done = subprocess.run(
         [str(venv / "bin" / "metro-e2e"), "check", "--url", metro_seeded_stack.gateway_url, "--skip", "KFP"]
-        + ["--report-json", str(report), "--junit-xml", str(junit)],
+        + ["--report-json", str(report), "--junit-xml", str(junit), "--bundle", str(tmp_path / "run.tar.gz")],
         capture_output=True,
         text=True,
         timeout=600,
@@ -52,3 +53,9 @@ def test_a_plain_install_runs_check_to_its_reports(metro_seeded_stack, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     expect_outcome(json.loads(report.read_text()), {})
     assert junit.read_text().count("<testcase") == len(CLAUSES)
+    for argv in (["report", "run.tar.gz", "--html", "run.html"], ["diff", "report.json", "run.tar.gz"]):
+        done = subprocess.run(
+            [str(venv / "bin" / "metro-e2e"), *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+        )
+        assert done.returncode == 0, f"metro-e2e {' '.join(argv)}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+    assert (tmp_path / "run.html").read_text().count('<tr data-clause="') == len(CLAUSES)

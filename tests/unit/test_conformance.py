@@ -13,6 +13,7 @@ from metro_e2e.conformance import catalogue, engine
 from metro_e2e.conformance.catalogue import BY_ID, CLAUSES
 from metro_e2e.conformance.engine import BLOCKED, FAILED, PASSED, SKIPPED, WARNED, ClauseResult, gate
 from metro_e2e.conformance.options import Options
+from tests.reports import fake_session
 
 ROOT = Path(__file__).resolve().parents[2]
 pytest_plugins = ["pytester"]
@@ -399,17 +400,6 @@ def test_junit_names_every_clause_once_with_error_for_no_verdict(tmp_path):
     assert suite.get("tests") == str(len(CLAUSES)) and suite.get("failures") == "0"
 
 
-def _fake_session(report: dict, code):
-    """A pytest.main that writes ``report`` where the plugin would and ends with ``code``."""
-
-    def main(args, plugins=()):
-        path = next(p.options.report_json for p in plugins if hasattr(p, "options"))
-        Path(path).write_text(json.dumps(report))
-        return code
-
-    return main
-
-
 @pytest.mark.parametrize(
     ("advisory", "pytest_code", "exit_code"),
     [("error", 1, 0), ("passed", 1, 1), ("warned", 0, 0)],  # an advisory error fails pytest, not the gate
@@ -424,7 +414,7 @@ def test_check_exits_by_the_verdicts_unless_something_outside_them_failed(
         | {"detail": "d", "duration_s": 0.0, "budget_s": 1.0}
         for c in CLAUSES
     ]
-    monkeypatch.setattr(pytest, "main", _fake_session({"clauses": clauses}, pytest.ExitCode(pytest_code)))
+    monkeypatch.setattr(pytest, "main", fake_session({"clauses": clauses}, pytest.ExitCode(pytest_code)))
     outcome = runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert outcome.exit_code == exit_code
     assert (outcome.stopped is not None) == (advisory == "passed" and pytest_code == 1)
@@ -439,7 +429,7 @@ def test_a_pytest_that_raises_still_ends_the_check_with_its_reports(tmp_path, mo
         {"id": c.id, "level": c.level, "mode": c.mode, "verdict": "passed", "detail": "d", "duration_s": 0.0}
         for c in CLAUSES
     ]
-    write = _fake_session({"clauses": clauses}, pytest.ExitCode.OK)
+    write = fake_session({"clauses": clauses}, pytest.ExitCode.OK)
 
     def main(args, plugins=()):
         write(args, plugins)
@@ -468,7 +458,7 @@ def test_an_interrupt_pytest_crashed_on_still_exits_130(tmp_path, monkeypatch):
     """pytest saw the interrupt (its hook ran) and then crashed showing it: the check was still interrupted."""
     from metro_e2e.conformance import runner
 
-    write = _fake_session({"clauses": _passing_clauses()}, pytest.ExitCode.OK)
+    write = fake_session({"clauses": _passing_clauses()}, pytest.ExitCode.OK)
 
     def main(args, plugins=()):
         write(args, plugins)
@@ -493,14 +483,14 @@ def test_an_interrupt_pytest_crashed_on_still_exits_130(tmp_path, monkeypatch):
 def test_the_probe_sees_an_interrupt_before_a_reporter_that_crashes(tmp_path, test_text, interrupted):
     """The probe runs before any other ``pytest_keyboard_interrupt`` implementation (the terminal reporter's is the
     one that crashes), and a collection error (pytest's own ``Interrupted``) is not an interrupt."""
-    from metro_e2e.conformance.runner import _InterruptProbe
+    from metro_e2e.conformance.runner import _SessionProbe
 
     class Crasher:
         def pytest_keyboard_interrupt(self):
             raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'")
 
     (tmp_path / "test_z.py").write_text(test_text)
-    probe = _InterruptProbe()
+    probe = _SessionProbe()
     args = [str(tmp_path / "test_z.py"), "-p", "no:cacheprovider", "-q", "--noconftest", "-p", "no:xdist"]
     assert pytest.main(args, plugins=[probe, Crasher()]) == pytest.ExitCode.INTERRUPTED  # both end that way
     assert probe.interrupted is interrupted
@@ -533,7 +523,7 @@ def test_a_session_that_ended_early_fails_the_check_even_if_every_verdict_it_has
 
     unreached = {"verdict": "error", "detail": "not run: the session ended early (pytest did not say why) before it"}
     report = {"clauses": _passing_clauses(**{"SRV-6": unreached}), "stopped": "ended early (pytest did not say why)"}
-    monkeypatch.setattr(pytest, "main", _fake_session(report, pytest.ExitCode.OK))
+    monkeypatch.setattr(pytest, "main", fake_session(report, pytest.ExitCode.OK))
     outcome = runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert (outcome.exit_code, outcome.stopped) == (1, "ended early (pytest did not say why)")
 
@@ -566,7 +556,7 @@ def test_a_clause_pytests_own_selection_left_out_is_an_error_in_check(tmp_path, 
 
     left_out = {"verdict": "skipped", "detail": NOT_SELECTED}
     report = {"clauses": _passing_clauses(**{"SRV-6": left_out}), "stopped": None}
-    monkeypatch.setattr(pytest, "main", _fake_session(report, pytest.ExitCode.OK))
+    monkeypatch.setattr(pytest, "main", fake_session(report, pytest.ExitCode.OK))
     path = tmp_path / "r.json"
     outcome = runner.run(Options(url="http://gw.test", report_json=str(path)))
     assert (outcome.exit_code, outcome.stopped) == (1, "left clauses out through pytest's own selection")

@@ -18,31 +18,11 @@ import pytest
 from metro_e2e import cli
 from metro_e2e.conformance import bundle, compare, html, runner
 from metro_e2e.conformance.catalogue import CLAUSES
-from metro_e2e.conformance.engine import ClauseResult
-from metro_e2e.conformance.report import _report, complete_junit
+from metro_e2e.conformance.report import complete_junit
 from metro_e2e.errors import ConfigError, InputError
+from tests.reports import a_report, fake_session, with_durations
 
 SECRET = "minio123"
-
-
-def a_report(**verdicts: str) -> dict:
-    """A complete run's report: every clause passed in 1 s unless ``verdicts`` says (``MLF_3="failed"``)."""
-    assert {k.replace("_", "-") for k in verdicts} <= {c.id for c in CLAUSES}, verdicts
-    results = []
-    for c in CLAUSES:
-        verdict = verdicts.get(c.id.replace("-", "_"), "passed")
-        detail = {"passed": f"ok in 12 ms, run 0a1b2c3d4e{c.id[-1]}"}.get(verdict, f"{verdict}: expected 200, got 500")
-        results.append(ClauseResult(c.id, c.level, c.mode, verdict, detail, 1.0, 30.0))
-    return _report(
-        target="http://gw.example", mode="default", started_at="2026-11-27T10:00:00Z", run_id="r1", results=results
-    )
-
-
-def with_durations(report: dict, **seconds: float) -> dict:
-    out = copy.deepcopy(report)
-    for c in out["clauses"]:
-        c["duration_s"] = seconds.get(c["id"].replace("-", "_"), c["duration_s"])
-    return out
 
 
 def files_for(report: dict) -> dict[str, bytes]:
@@ -213,15 +193,116 @@ def test_diff_reads_bundles_and_its_thresholds_are_options(tmp_path, capsys):
 
 
 def test_a_known_failure_does_not_fail_the_gate_but_a_regression_does():
-    baseline = a_report(MLF_3="failed", MLF_5="blocked")
-    still = a_report(MLF_3="failed", MLF_5="blocked")
+    baseline = a_report(MLF_3="failed", MLF_4="blocked", MLF_5="blocked")
+    still = a_report(MLF_3="failed", MLF_4="blocked", MLF_5="blocked")
     decision = compare.gate(still, baseline, strict=False)
-    assert decision.known == {"MLF-3": "failed: expected 200, got 500", "MLF-5": "blocked: expected 200, got 500"}
-    assert decision.exit_code == 0, "only known failures: the gate passes"
-    worse = a_report(MLF_3="failed", MLF_5="blocked", S3_4="failed")
+    assert decision.known == {
+        "MLF-3": "failed: expected 200, got 500",
+        "MLF-4": "blocked: expected 200, got 500",
+        "MLF-5": "blocked: expected 200, got 500",
+    }
+    assert decision.exit_code == 0, "only known failures (and what they block): the gate passes"
+    worse = a_report(MLF_3="failed", MLF_4="blocked", MLF_5="blocked", S3_4="failed")
     decision = compare.gate(worse, baseline, strict=False)
     assert decision.exit_code == 1 and [c.id for c in decision.diff.regressions] == ["S3-4"]
-    assert decision.summary("old.json")["known_failures"] == ["MLF-3", "MLF-5"]
+    assert decision.summary("old.json")["known_failures"] == ["MLF-3", "MLF-4", "MLF-5"]
+
+
+def test_a_blocked_clause_is_known_only_when_known_failures_block_it():
+    """Blocked means never checked: a clause blocked in the baseline is excused only while a known failure blocks it
+    now too, and one that was blocked there and fails now is a new failure."""
+    baseline = a_report(MLF_3="failed", MLF_4="blocked", MLF_5="blocked")
+    assert set(compare.known_failures(baseline, baseline)) == {"MLF-3", "MLF-4", "MLF-5"}
+    now = a_report(MLF_3="passed", MLF_4="failed", MLF_5="blocked")
+    assert compare.known_failures(now, baseline) == {}, "MLF-4 was never checked in the baseline"
+    assert compare.gate(now, baseline, strict=False).exit_code == 1
+    s3_now = a_report(MLF_3="failed", S3_2="failed", S3_3="blocked", MLF_4="blocked", MLF_5="blocked")
+    assert set(compare.known_failures(s3_now, baseline)) == {"MLF-3"}, "S3-2 is new: what it blocks is not known"
+    assert compare.gate(s3_now, baseline, strict=True).exit_code == 1
+
+
+def test_a_baseline_that_checked_nothing_behind_the_gateway_or_another_catalogue_is_refused():
+    unreachable = a_report(**{c.id.replace("-", "_"): "blocked" for c in CLAUSES if c.id != "GW-1"}, GW_1="failed")
+    with pytest.raises(ConfigError, match="whose GW-1 failed: nothing behind the gateway was checked"):
+        compare.usable_baseline(unreachable, "old.json")
+    other = a_report()
+    other["catalogue_version"] = "0.0.9+0123456789ab"
+    with pytest.raises(ConfigError, match="checked clause catalogue 0.0.9\\+0123456789ab, this metro-e2e checks"):
+        compare.usable_baseline(other, "old.json")
+    compare.usable_baseline(a_report(MLF_3="failed"), "old.json")  # a complete run of this catalogue is usable
+
+
+def test_a_known_failure_does_not_explain_an_error_outside_the_clauses(tmp_path, monkeypatch):
+    """pytest failed (a teardown error) and the only failing clause is a known one: the check still exits 1."""
+    baseline = tmp_path / "old.json"
+    baseline.write_text(json.dumps(a_report(MLF_3="failed")))
+    from metro_e2e.conformance.options import Options
+
+    request = Options(url="http://gw.test", report_json=str(tmp_path / "r.json"), baseline=str(baseline))
+    known_only = fake_session(a_report(MLF_3="failed"), pytest.ExitCode.TESTS_FAILED)  # MLF-3's test failed
+    monkeypatch.setattr(pytest, "main", known_only)
+    assert runner.run(request).exit_code == 0, "pytest failed because of the known failure alone"
+    with_teardown = fake_session(a_report(MLF_3="failed"), pytest.ExitCode.TESTS_FAILED, teardown_error="SRV-6")
+    monkeypatch.setattr(pytest, "main", with_teardown)
+    outcome = runner.run(request)
+    assert outcome.report["baseline"]["known_failures"] == ["MLF-3"]
+    assert outcome.exit_code == 1 and "error outside the clauses" in outcome.stopped
+
+
+def test_two_outputs_on_one_path_are_refused(tmp_path):
+    from metro_e2e.conformance.options import Options
+
+    same = str(tmp_path / "out")
+    with pytest.raises(ConfigError, match="--report-json and --bundle are the same file"):
+        runner.validate(Options(report_json=same, bundle=same))
+
+
+def test_the_bundle_of_a_check_that_cannot_start_does_not_need_its_junit_path(tmp_path):
+    """``--junit-xml`` may be the bad input itself: the bundle is written anyway, with its own JUnit file."""
+    from metro_e2e.conformance.options import Options
+
+    request = Options(junit_xml="/proc/metro-e2e/junit.xml", bundle=str(tmp_path / "b.tar.gz"))
+    written = runner.write_not_run(request, "http://gw.test", ConfigError("bad", setting="x", source="y"))
+    assert written == [str(tmp_path / "b.tar.gz")]
+    assert {c["verdict"] for c in bundle.load(tmp_path / "b.tar.gz").report["clauses"]} == {"error"}
+
+
+def test_a_bundle_holds_only_this_runs_evidence(tmp_path, monkeypatch):
+    """An --evidence-dir that holds an earlier run's records: they do not enter this run's bundle or page, and the
+    folder gets this run's."""
+    from metro_e2e.conformance.options import Options
+
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    (folder / "MLF-1.jsonl").write_text(json.dumps({"what": "an earlier run's request"}) + "\n")
+
+    def session(args, plugins=()):
+        options = next(p.options for p in plugins if hasattr(p, "options"))
+        Path(options.evidence_dir).mkdir(parents=True, exist_ok=True)
+        (Path(options.evidence_dir) / "GW-1.jsonl").write_text(json.dumps({"what": "this run's"}) + "\n")
+        return fake_session(a_report(), pytest.ExitCode.OK)(args, plugins)
+
+    from pathlib import Path
+
+    monkeypatch.setattr(pytest, "main", session)
+    out = tmp_path / "b.tar.gz"
+    runner.run(Options(url="http://gw.test", evidence_dir=str(folder), bundle=str(out), html=str(tmp_path / "p.html")))
+    assert bundle.load(out).evidence() == {"GW-1": [{"what": "this run's"}]}
+    assert "an earlier run" not in (tmp_path / "p.html").read_text()
+    assert (folder / "GW-1.jsonl").is_file(), "the folder the user gave gets this run's evidence"
+
+
+def test_a_clause_that_took_no_time_before_is_compared_without_dividing_by_zero(capsys):
+    old, new = with_durations(a_report(), MLF_1=0.0), with_durations(a_report(), MLF_1=6.0)
+    found = compare.diff(old, new)
+    assert [c.id for c in found.slower] == ["MLF-1"]
+    assert "MLF-1   0.0 s -> 6.0 s" in "\n".join(found.lines())
+
+
+def test_evidence_lines_that_are_not_records_are_shown_as_text():
+    records = bundle.evidence_records({"GW-1.jsonl": b'[1, 2]\n"text"\nnot json\n{"what": "ok"}\n'})
+    assert records == {"GW-1": [{"note": "[1, 2]"}, {"note": '"text"'}, {"note": "not json"}, {"what": "ok"}]}
+    assert "[1, 2]" in html.page(a_report(), records)
 
 
 def test_the_gate_excuses_nothing_it_should_not():
