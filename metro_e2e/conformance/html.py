@@ -112,6 +112,8 @@ def write(text: str, path: str | Path) -> Path:
         raise InputError(
             f"cannot write the HTML page {str(out)!r}: {exc.strerror}", hint="choose a writable --html path"
         ) from exc
+    finally:
+        partial.unlink(missing_ok=True)  # left only when the write failed or was interrupted
     return out
 
 

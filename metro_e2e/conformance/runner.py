@@ -46,14 +46,16 @@ def validate(request: Options):
             source="command-line option --restart-serving",
             hint="add --allow-promote",
         )
-    if request.results_dir:
+    for folder, option in ((request.results_dir, "--results-dir"), (request.evidence_dir, "--evidence-dir")):
+        if not folder:
+            continue
         try:
-            Path(request.results_dir).mkdir(parents=True, exist_ok=True)
+            Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
-                f"--results-dir {request.results_dir!r} cannot be made: {exc.strerror}",
-                setting="results_dir",
-                source="command-line option --results-dir",
+                f"{option} {folder!r} cannot be made: {exc.strerror}",
+                setting=option.lstrip("-").replace("-", "_"),
+                source=f"command-line option {option}",
                 hint="give a folder this user can write",
             ) from None
     outputs = {"--report-json": request.report_json, "--junit-xml": request.junit_xml}
@@ -172,36 +174,46 @@ def run(request: Options, *, mask: Callable[[str], str] = str) -> Outcome:
             code, crash = pytest.ExitCode.INTERNAL_ERROR, mask(f" ({type(exc).__name__}: {exc})")
         if probe.interrupted:  # an interrupt outranks whatever pytest did after it
             code = pytest.ExitCode.INTERRUPTED
-        report = _read(report_path)
-        if report is None and code == pytest.ExitCode.INTERRUPTED:
-            raise Interrupted("the run was interrupted before it wrote its report")
-        if report is None:
-            raise MetroE2EError(
-                f"the conformance run ended before any clause ran (pytest exit {int(code)}){crash}",
-                hint="see the output above; METRO_DEBUG=1 shows more",
-            )
-        rewrite = _deselected(report)
-        verdict_code = exit_code([ClauseResult(**c) for c in report["clauses"]], strict=request.strict)
-        if baseline is not None:
-            decision = compare.gate(
-                report,
-                baseline.report,
-                strict=request.strict,
-                ratio=request.slower_ratio,
-                floor_s=request.slower_floor_s,
-            )
-            report["baseline"] = decision.summary(baseline.source)
-            verdict_code, rewrite = decision.exit_code, True
-        if rewrite and request.report_json:
-            write_report(report, request.report_json)
+        elif code == pytest.ExitCode.INTERRUPTED and probe.outside:  # pytest's word for a collection error
+            code = pytest.ExitCode.TESTS_FAILED
+        unwritten = None
         try:
-            publish(staged, report, mask=mask)
-            _keep_evidence(staged, request)
-        except MetroE2EError as exc:  # the verdicts stand and their reports are written: say what was not
-            return Outcome(max(1, verdict_code), report, f"could not write all of its results: {exc}")
-    results = [ClauseResult(**c) for c in report["clauses"]]
+            report = _read(report_path)
+            if report is None and code == pytest.ExitCode.INTERRUPTED:
+                raise Interrupted("the run was interrupted before it wrote its report")
+            if report is None:
+                raise MetroE2EError(
+                    f"the conformance run ended before any clause ran (pytest exit {int(code)}){crash}",
+                    hint="see the output above; METRO_DEBUG=1 shows more",
+                )
+            rewrite = _deselected(report)
+            verdict_code = exit_code([ClauseResult(**c) for c in report["clauses"]], strict=request.strict)
+            if baseline is not None:
+                decision = compare.gate(
+                    report,
+                    baseline.report,
+                    strict=request.strict,
+                    ratio=request.slower_ratio,
+                    floor_s=request.slower_floor_s,
+                )
+                report["baseline"] = decision.summary(baseline.source)
+                verdict_code, rewrite = decision.exit_code, True
+            if rewrite and request.report_json:
+                write_report(report, request.report_json)
+            try:
+                publish(staged, report, mask=mask)
+            except MetroE2EError as exc:  # the verdicts stand and their reports are written: say what was not
+                unwritten = f"could not write all of its results: {exc}"
+        finally:  # the evidence is the user's however this ends (the staged folder goes with the temp folder)
+            try:
+                _keep_evidence(staged, request)
+            except OSError as exc:
+                unwritten = unwritten or f"could not copy its evidence to {request.evidence_dir!r}: {exc}"
     if code == pytest.ExitCode.INTERRUPTED:
         return Outcome(Interrupted.exit_code, report, "was interrupted")
+    if unwritten:
+        return Outcome(max(1, verdict_code), report, unwritten)
+    results = [ClauseResult(**c) for c in report["clauses"]]
     if code == pytest.ExitCode.INTERNAL_ERROR:
         return Outcome(max(1, verdict_code), report, f"stopped with a pytest internal error{crash}")
     if code == pytest.ExitCode.USAGE_ERROR:
@@ -278,7 +290,7 @@ def publish(staged: Options, report: dict, *, mask: Callable[[str], str] = str) 
 
 def _keep_evidence(staged: Options, request: Options) -> None:
     """Copy this run's evidence from the staged folder to the ``--evidence-dir`` the user gave (files of the same
-    name are replaced: they are an earlier run's)."""
+    name are replaced: they are an earlier run's). ``OSError`` (``shutil.Error`` is one) if it cannot."""
     if not request.evidence_dir or staged.evidence_dir == request.evidence_dir:
         return
     import shutil

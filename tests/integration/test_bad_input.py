@@ -192,6 +192,12 @@ CASES = [
         ("--kfp-backend '2.9' is not one metro-e2e knows", "give one of 2.4.0, sdk"),
     ),
     Case(
+        "evidence-dir-unwritable",
+        (*CHECK, "--url", "{gw}", "--evidence-dir", "/proc/metro-e2e/evidence"),
+        2,
+        ("--evidence-dir '/proc/metro-e2e/evidence' cannot be made", "give a folder this user can write"),
+    ),
+    Case(
         "bundle-unwritable",
         (*CHECK, "--url", "{gw}", "--bundle", "/proc/metro-e2e/run.tar.gz"),
         2,

@@ -12,6 +12,7 @@ import io
 import json
 import tarfile
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -282,8 +283,6 @@ def test_a_bundle_holds_only_this_runs_evidence(tmp_path, monkeypatch):
         (Path(options.evidence_dir) / "GW-1.jsonl").write_text(json.dumps({"what": "this run's"}) + "\n")
         return fake_session(a_report(), pytest.ExitCode.OK)(args, plugins)
 
-    from pathlib import Path
-
     monkeypatch.setattr(pytest, "main", session)
     out = tmp_path / "b.tar.gz"
     runner.run(Options(url="http://gw.test", evidence_dir=str(folder), bundle=str(out), html=str(tmp_path / "p.html")))
@@ -371,3 +370,42 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(capfd):
 
     assert guarded("metro-e2e", body) == 141
     assert "error" not in capfd.readouterr().err
+
+
+def test_the_evidence_reaches_the_users_folder_however_the_run_ends(tmp_path, monkeypatch):
+    """Staged for the bundle, the evidence is still copied to --evidence-dir when the run is interrupted before its
+    report (the staged folder is deleted with the temp folder)."""
+    from metro_e2e.conformance.options import Options
+    from metro_e2e.errors import Interrupted
+
+    def interrupted(args, plugins=()):
+        options = next(p.options for p in plugins if hasattr(p, "options"))
+        Path(options.evidence_dir).mkdir(parents=True, exist_ok=True)
+        (Path(options.evidence_dir) / "GW-1.jsonl").write_text('{"what": "before the interrupt"}\n')
+        return pytest.ExitCode.INTERRUPTED
+
+    monkeypatch.setattr(pytest, "main", interrupted)
+    folder = tmp_path / "evidence"
+    with pytest.raises(Interrupted):
+        runner.run(Options(url="http://gw.test", evidence_dir=str(folder), bundle=str(tmp_path / "b.tar.gz")))
+    assert (folder / "GW-1.jsonl").read_text() == '{"what": "before the interrupt"}\n'
+
+
+def test_a_collection_error_is_not_an_interrupt(tmp_path, monkeypatch):
+    """pytest ends a session whose collection failed as 'interrupted': check says it ended before any clause ran
+    (exit 1), not that the user interrupted it (130)."""
+    from types import SimpleNamespace
+
+    from metro_e2e.conformance.options import Options
+    from metro_e2e.errors import Interrupted, MetroE2EError
+
+    def collection_failed(args, plugins=()):
+        for plugin in plugins:
+            if hasattr(plugin, "pytest_collectreport"):
+                plugin.pytest_collectreport(SimpleNamespace(failed=True))
+        return pytest.ExitCode.INTERRUPTED
+
+    monkeypatch.setattr(pytest, "main", collection_failed)
+    with pytest.raises(MetroE2EError, match="ended before any clause ran") as caught:
+        runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json")))
+    assert not isinstance(caught.value, Interrupted)
