@@ -12,7 +12,9 @@ local stack, seeds it as after the guide, and then times, over N runs each:
   files in S3 and fits the model, and it runs in a fresh `check` process, where MLflow scans the installed
   distributions once when it is given requirements (about 0.7 s);
 - `check` with no URL: from nothing to the printed table (start a stack, seed it, check it, stop it), with the
-  server environments already built.
+  server environments already built;
+- the default mode again with `--bundle` and `--html` (in the same loop, so the two share the noise), the bundle's
+  size, and `metro-e2e report BUNDLE --html` and `metro-e2e diff OLD NEW` on those bundles.
 
 Prints median, min and max of each. Needs nginx (`apt-get install -y nginx-light`).
 """
@@ -45,6 +47,15 @@ def _check(args: list[str], workdir: Path) -> tuple[float, dict]:
     if done.returncode != 0 or bad:
         raise SystemExit(f"check {' '.join(args)} did not pass (exit {done.returncode}): {bad}")
     return took, document
+
+
+def _command(args: list[str], workdir: Path) -> float:
+    """Wall time of ``metro-e2e ARGS`` (exit 0 or 1: diff's regression is an answer, not a failure)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "metro_e2e.cli", *args], capture_output=True, timeout=300, cwd=workdir)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"metro-e2e {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]!r}")
+    return time.perf_counter() - started
 
 
 def _clause_s(document: dict, clause_id: str) -> float:
@@ -91,18 +102,31 @@ def main() -> int:
             print(f"warm stack started and seeded in {time.perf_counter() - started:.1f} s", flush=True)
             url = stack.gateway_url
             _check(["--url", url, "--skip", "KFP"], workdir)  # one run to warm every server's first request
-            default, quick, mlf5, bare = [], [], [], []
+            default, quick, mlf5, bare, kept, sizes, report, diff = [], [], [], [], [], [], [], []
             for run in range(args.runs):
                 took, document = _check(["--url", url, "--skip", "KFP"], workdir)
                 default.append(took)
                 mlf5.append(_clause_s(document, "MLF-5"))
                 bare.append(_bare_log_and_register(stack.config(), f"{run}-{time.time_ns()}"))
                 quick.append(_check(["--url", url, "--quick", "--skip", "KFP"], workdir)[0])
+                bundle = workdir / f"run{run}.tar.gz"
+                results = ["--bundle", str(bundle), "--html", str(workdir / "run.html")]
+                kept.append(_check(["--url", url, "--skip", "KFP", *results], workdir)[0])
+                sizes.append(bundle.stat().st_size / 1024)
+                report.append(_command(["report", str(bundle), "--html", str(workdir / "again.html")], workdir))
+                if run:
+                    diff.append(_command(["diff", str(workdir / f"run{run - 1}.tar.gz"), str(bundle)], workdir))
             _show("check --url <warm stack> (default mode)", default)
             _show("check --url <warm stack> --quick", quick)
             _show("MLF-5 in the default runs", mlf5)
             _show("reference: bare log_model + register_model", bare)
             _show("ratio MLF-5 / reference (per run)", [a / b for a, b in zip(mlf5, bare, strict=True)], "x")
+            _show("check --url <warm stack> --bundle --html", kept)
+            _show("ratio with / without --bundle --html", [a / b for a, b in zip(kept, default, strict=True)], "x")
+            _show("bundle size (default mode)", sizes, "KiB")
+            _show("report BUNDLE --html", report)
+            if diff:
+                _show("diff BUNDLE BUNDLE", diff)
         if not args.skip_no_url:
             no_url = [_check([], workdir)[0] for _ in range(args.runs)]
             _show("check with no URL (start, seed, check, stop)", no_url)
