@@ -152,7 +152,8 @@ def _row(c: dict, verdict_of: dict[str, str], records: list[dict], known: bool) 
     clause = BY_ID.get(c["id"])
     detail = f"<div>{_e(c['detail'])}</div>"
     if c["verdict"] == "blocked" and clause is not None:
-        reasons = "; ".join(f"{d} {verdict_of.get(d, 'not in this report')}" for d in clause.depends_on)
+        blocking = [d for d in clause.depends_on if verdict_of.get(d) != "passed"]
+        reasons = "; ".join(f"{d} {verdict_of.get(d, 'not in this report')}" for d in blocking)
         detail += f'<div class="because">blocked because its dependencies did not pass: {_e(reasons)}</div>'
     if records:
         shown = "".join(f"<pre>{_e(_record_text(r))}</pre>" for r in records[:EVIDENCE_SHOWN])
