@@ -102,23 +102,17 @@ def write(path: str | Path, files: Mapping[str, bytes], *, report: dict, mask: C
         "catalogue_version": report["catalogue_version"],
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in masked.items()},
     }
-    out = Path(path)
-    partial = out.with_name(out.name + ".partial")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+
+    def pack(partial: Path) -> None:
         with tarfile.open(partial, "w:gz") as tar:
             for name, data in [(MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()), *masked.items()]:
                 info = tarfile.TarInfo(name)
                 info.size, info.mode = len(data), 0o644
                 tar.addfile(info, io.BytesIO(data))
-        partial.replace(out)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the bundle {str(out)!r}: {exc.strerror}", hint="choose a writable --bundle path"
-        ) from exc
-    finally:
-        partial.unlink(missing_ok=True)  # left only when the write failed or was interrupted
-    return out
+
+    from metro_e2e.conformance.report import write_atomically
+
+    return write_atomically(path, pack, what="the bundle", option="--bundle")
 
 
 def load(path: str | Path) -> Loaded:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from metro_e2e.conformance.catalogue import BY_ID
 from metro_e2e.conformance.engine import VERDICTS
-from metro_e2e.errors import InputError
 
 COLOURS = {  # verdict -> (background, text): the table's cells, the chart's bars and the counts
     "passed": ("#1a7f37", "#ffffff"),
@@ -102,19 +101,9 @@ def page(report: dict, evidence: dict[str, list[dict]] | None = None, *, evidenc
 
 def write(text: str, path: str | Path) -> Path:
     """Write the page ``text`` at ``path`` (beside it first, then renamed: never half a page)."""
-    out = Path(path)
-    partial = out.with_name(out.name + ".partial")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(out)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the HTML page {str(out)!r}: {exc.strerror}", hint="choose a writable --html path"
-        ) from exc
-    finally:
-        partial.unlink(missing_ok=True)  # left only when the write failed or was interrupted
-    return out
+    from metro_e2e.conformance.report import write_atomically
+
+    return write_atomically(path, lambda p: p.write_text(text, encoding="utf-8"), what="the HTML page", option="--html")
 
 
 def _meta(report: dict) -> str:

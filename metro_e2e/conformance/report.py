@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -112,18 +113,28 @@ def _report(
     }
 
 
-def write_report(report: dict, path: str | Path) -> Path:
+def write_atomically(path: str | Path, write: Callable[[Path], object], *, what: str, option: str) -> Path:
+    """Write ``path`` by ``write(partial)`` beside it, then rename it into place: a reader (or a run interrupted while
+    writing) never sees half a file, and no ``.partial`` is left behind. ``InputError`` names ``what`` and the
+    ``option`` that chose the path when it cannot be written."""
     out = Path(path)
+    partial = out.with_name(out.name + ".partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        partial.write_text(json.dumps(report, indent=2) + "\n")
-        partial.replace(out)  # a reader (or a run interrupted while writing) never sees half a report
+        write(partial)
+        partial.replace(out)
     except OSError as exc:
         raise InputError(
-            f"cannot write the report to {str(out)!r}: {exc.strerror}", hint="choose a writable --report-json path"
+            f"cannot write {what} {str(out)!r}: {exc.strerror}", hint=f"choose a writable {option} path"
         ) from exc
+    finally:
+        partial.unlink(missing_ok=True)
     return out
+
+
+def write_report(report: dict, path: str | Path) -> Path:
+    text = json.dumps(report, indent=2) + "\n"
+    return write_atomically(path, lambda p: p.write_text(text), what="the report to", option="--report-json")
 
 
 def complete_junit(report: dict, path: str | Path) -> Path:

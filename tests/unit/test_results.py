@@ -409,3 +409,18 @@ def test_a_collection_error_is_not_an_interrupt(tmp_path, monkeypatch):
     with pytest.raises(MetroE2EError, match="ended before any clause ran") as caught:
         runner.run(Options(url="http://gw.test", report_json=str(tmp_path / "r.json")))
     assert not isinstance(caught.value, Interrupted)
+
+
+def test_a_write_that_fails_leaves_no_half_file(tmp_path):
+    """The report, the page and the bundle are written beside their path and renamed: a failed write leaves neither
+    the file nor its ``.partial``, and says which option chose the path."""
+    from metro_e2e.conformance.report import write_atomically
+
+    def fails(partial):
+        partial.write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(InputError, match="cannot write the bundle .*: No space left on device") as caught:
+        write_atomically(tmp_path / "b.tar.gz", fails, what="the bundle", option="--bundle")
+    assert "choose a writable --bundle path" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
