@@ -51,17 +51,19 @@ class Loaded:
 
     def evidence(self) -> dict[str, list[dict]]:
         """Each clause's evidence records (clause id -> records), from the bundle's ``evidence/`` files."""
-        return evidence_records(
-            {n.removeprefix("evidence/"): b for n, b in self.files.items() if n.startswith("evidence/")}
-        )
+        return evidence_records(self.files)
+
+
+EVIDENCE = "evidence/"  # the bundle's folder of evidence files, ``evidence/<clause>.jsonl``
 
 
 def evidence_records(files: Mapping[str, bytes]) -> dict[str, list[dict]]:
-    """``{clause id: [record, ...]}`` from evidence files named ``<clause>.jsonl`` (a line that is not JSON is kept as
-    text)."""
+    """``{clause id: [record, ...]}`` from the bundle names ``evidence/<clause>.jsonl`` among ``files`` (others, the
+    stack's logs among them, are left out; a line that is not a JSON object is kept as its text)."""
     out: dict[str, list[dict]] = {}
     for name, data in sorted(files.items()):
-        if not name.endswith(".jsonl") or "/" in name:
+        clause = name.removeprefix(EVIDENCE)
+        if clause == name or not clause.endswith(".jsonl") or "/" in clause:
             continue
         for line in data.decode("utf-8", errors="replace").splitlines():
             if line.strip():
@@ -71,7 +73,7 @@ def evidence_records(files: Mapping[str, bytes]) -> dict[str, list[dict]]:
                     record = None
                 if not isinstance(record, dict):  # not a record metro-e2e wrote: shown as its text
                     record = {"note": line}
-                out.setdefault(name.removesuffix(".jsonl"), []).append(record)
+                out.setdefault(clause.removesuffix(".jsonl"), []).append(record)
     return out
 
 

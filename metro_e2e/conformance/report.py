@@ -15,6 +15,7 @@ from metro_e2e.conformance.engine import ERROR, FAILED, SKIPPED, ClauseResult, m
 from metro_e2e.errors import InputError
 
 SCHEMA = Path(__file__).with_name("report.schema.json")
+KNOWN_FAILURE = "known failure (also in the baseline)"  # how the JUnit file marks a --baseline known failure
 
 
 def _version_of(package: str) -> str | None:
@@ -154,19 +155,19 @@ def complete_junit(report: dict, path: str | Path) -> Path:
         tree = ET.ElementTree(root)
     root = tree.getroot()
     testsuite = root if root.tag == "testsuite" else root.find("testsuite")
-    for case in list(testsuite.findall("testcase")):
-        verdict = next((p.get("value") for p in case.iter("property") if p.get("name") == "verdict"), None)
-        if verdict is None:  # pytest's entry for a test an interrupt stopped: given below, with its verdict
-            testsuite.remove(case)
-        elif verdict == ERROR and (failure := case.find("failure")) is not None:
-            failure.tag = "error"  # no verdict was reached: a JUnit error, not a failure of the platform
     known = set((report.get("baseline") or {}).get("known_failures", ()))
-    for case in testsuite.findall("testcase"):  # a known failure does not fail the run: nor does it fail the job
-        clause = next((p.get("value") for p in case.iter("property") if p.get("name") == "clause"), None)
+    for case in list(testsuite.findall("testcase")):
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
         failure = case.find("failure")
-        if clause in known and failure is not None:
+        if properties.get("verdict") is None:  # pytest's entry for a test an interrupt stopped: given below
+            testsuite.remove(case)
+        elif failure is None:
+            continue
+        elif properties["verdict"] == ERROR:
+            failure.tag = "error"  # no verdict was reached: a JUnit error, not a failure of the platform
+        elif properties.get("clause") in known:  # a known failure does not fail the run: nor does it fail the job
             failure.tag = "skipped"
-            failure.set("message", f"known failure (also in the baseline): {failure.get('message', '')}")
+            failure.set("message", f"{KNOWN_FAILURE}: {failure.get('message', '')}")
     present = {p.get("value") for p in testsuite.iter("property") if p.get("name") == "clause"}
     for clause in report["clauses"]:
         if clause["id"] in present:
@@ -180,7 +181,7 @@ def complete_junit(report: dict, path: str | Path) -> Path:
         if clause["verdict"] == ERROR:
             ET.SubElement(case, "error", message=clause["detail"])
         elif clause["id"] in known:
-            ET.SubElement(case, "skipped", message=f"known failure (also in the baseline): {clause['detail']}")
+            ET.SubElement(case, "skipped", message=f"{KNOWN_FAILURE}: {clause['detail']}")
         elif clause["verdict"] == FAILED:
             ET.SubElement(case, "failure", message=clause["detail"])
         elif clause["verdict"] != "passed":

@@ -270,8 +270,8 @@ def publish(staged: Options, report: dict, *, mask: Callable[[str], str] = str) 
         complete_junit(report, staged.junit_xml)
     if not (staged.html or staged.bundle):
         return written
-    evidence = bundle.folder_files(staged.evidence_dir, "evidence/")
-    page = html.page(report, bundle.evidence_records({k.removeprefix("evidence/"): v for k, v in evidence.items()}))
+    evidence = bundle.folder_files(staged.evidence_dir, bundle.EVIDENCE)
+    page = html.page(report, bundle.evidence_records(evidence))
     if staged.html:
         written.append(str(html.write(mask(page), staged.html)))
     if staged.bundle:
@@ -283,7 +283,7 @@ def publish(staged: Options, report: dict, *, mask: Callable[[str], str] = str) 
             "versions.json": (json.dumps(versions(report), indent=2) + "\n").encode(),
         }
         for name, data in evidence.items():  # the local stack's logs, kept under evidence/, are a folder of their own
-            files[name.replace("evidence/stack-logs/", "stack-logs/", 1)] = data
+            files[name.replace(f"{bundle.EVIDENCE}stack-logs/", "stack-logs/", 1)] = data
         written.append(str(bundle.write(staged.bundle, files, report=report, mask=mask)))
     return written
 

@@ -299,7 +299,7 @@ def test_a_clause_that_took_no_time_before_is_compared_without_dividing_by_zero(
 
 
 def test_evidence_lines_that_are_not_records_are_shown_as_text():
-    records = bundle.evidence_records({"GW-1.jsonl": b'[1, 2]\n"text"\nnot json\n{"what": "ok"}\n'})
+    records = bundle.evidence_records({"evidence/GW-1.jsonl": b'[1, 2]\n"text"\nnot json\n{"what": "ok"}\n'})
     assert records == {"GW-1": [{"note": "[1, 2]"}, {"note": '"text"'}, {"note": "not json"}, {"what": "ok"}]}
     assert "[1, 2]" in html.page(a_report(), records)
 

@@ -161,15 +161,18 @@ def _clauses_data() -> list[dict]:
     ]
 
 
-def catalogue_version() -> str:
-    """The suite's version and a digest of every clause as ``catalogue`` emits it: any change to a clause changes it."""
+def catalogue_version(clauses: list[dict] | None = None) -> str:
+    """The suite's version and a digest of every clause as ``catalogue`` emits it (``clauses``, when already made):
+    any change to a clause changes it."""
     import hashlib
     import json
 
-    digest = hashlib.sha256(json.dumps(_clauses_data(), sort_keys=True).encode()).hexdigest()[:12]
+    data = _clauses_data() if clauses is None else clauses
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     return f"{__version__}+{digest}"
 
 
 def catalogue() -> dict:
     """Every clause as data (``metro-e2e clauses --format yaml|json``; ``docs/clauses.yaml`` is the committed copy)."""
-    return {"catalogue_version": catalogue_version(), "suite_version": __version__, "clauses": _clauses_data()}
+    clauses = _clauses_data()
+    return {"catalogue_version": catalogue_version(clauses), "suite_version": __version__, "clauses": clauses}
